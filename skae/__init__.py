@@ -1,0 +1,35 @@
+"""skae: PyTorch autoencoders as scikit-learn dimensionality reducers."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+__all__ = ["AutoencoderTransformer", "__version__", "datasets"]
+
+# Public names and the modules that define them. They are imported on first
+# access so that `import skae.datasets` does not pay for importing torch, and
+# `import skae` never imports matplotlib.
+_LAZY = {
+    "AutoencoderTransformer": "skae._estimator",
+    "datasets": "skae.datasets",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import datasets
+    from ._estimator import AutoencoderTransformer
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'skae' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module if module.__name__ == f"skae.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

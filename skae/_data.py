@@ -1,0 +1,110 @@
+"""Moving validated arrays into torch, a batch at a time.
+
+Training data lives in memory as one float32 tensor on the training device
+(dense input) or as a CSR matrix on the host that is densified one batch at a
+time (sparse input). Inference walks the rows in slices so that memory stays
+bounded by the output plus one batch, whatever the size of ``X``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn the ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` picks CUDA when available, else the CPU. An explicit device that
+    this machine lacks raises a ``ValueError`` naming it.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device string "
+            "(use 'auto', 'cpu', 'cuda' or 'cuda:N')."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this "
+            "machine; use device='auto' or 'cpu'."
+        )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    return resolved
+
+
+def _to_tensor(block: np.ndarray, device: torch.device) -> torch.Tensor:
+    # torch.tensor always copies, so read-only inputs (memmaps) are safe and
+    # the caller's array is never aliased by a tensor we might modify.
+    tensor = torch.tensor(block, dtype=torch.float32)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+class RowSource:
+    """Random access to the training rows, as float32 tensors on ``device``."""
+
+    def __init__(self, X: np.ndarray | sp.spmatrix, device: torch.device) -> None:
+        self.n_samples = X.shape[0]
+        self.device = device
+        if sp.issparse(X):
+            self._sparse = sp.csr_matrix(X, dtype=np.float32)
+            self._dense = None
+        else:
+            self._sparse = None
+            self._dense = _to_tensor(X, device)
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        """Rows ``index`` (a CPU int64 tensor) as a dense tensor on ``device``."""
+        if self._dense is not None:
+            return self._dense[index.to(self.device, non_blocking=True)]
+        return _to_tensor(self._sparse[index.numpy()].toarray(), self.device)
+
+    def subset(self, index: torch.Tensor) -> RowSource:
+        """A new source holding only rows ``index``."""
+        if self._dense is not None:
+            out = RowSource.__new__(RowSource)
+            out.n_samples, out.device = len(index), self.device
+            out._sparse, out._dense = None, self.take(index)
+            return out
+        return RowSource(self._sparse[index.numpy()], self.device)
+
+
+def iter_batches(
+    X: np.ndarray | sp.spmatrix, batch_size: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(rows, dense float32 block)`` covering ``X`` in order."""
+    for start in range(0, X.shape[0], batch_size):
+        rows = slice(start, min(start + batch_size, X.shape[0]))
+        block = X[rows]
+        if sp.issparse(block):
+            block = block.toarray()
+        yield rows, np.asarray(block, dtype=np.float32)
+
+
+def map_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    X: np.ndarray | sp.spmatrix,
+    n_outputs: int,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """Apply ``fn`` to ``X`` in row batches and return a float32 array.
+
+    Runs under :func:`torch.inference_mode` on ``device`` and writes each
+    batch straight into a preallocated ``(n_samples, n_outputs)`` array, so
+    peak memory is the output plus one batch.
+    """
+    out = np.empty((X.shape[0], n_outputs), dtype=np.float32)
+    with torch.inference_mode():
+        for rows, block in iter_batches(X, batch_size):
+            out[rows] = fn(_to_tensor(block, device)).cpu().numpy()
+    return out

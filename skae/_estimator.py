@@ -1,0 +1,665 @@
+"""The scikit-learn estimator: parameters, validation, fit/transform/score."""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._corruption import NOISE_KINDS, corrupt
+from ._data import RowSource, map_batches, resolve_device
+from ._networks import ACTIVATIONS, build_conv, build_dense
+from ._objectives import Objective
+from ._training import TrainingConfig, train
+
+# Rows per inference batch: large enough to keep the BLAS busy, small enough
+# that transform's extra memory is a few MB whatever the size of X.
+_INFERENCE_BATCH = 4096
+_FLOAT_DTYPES = (np.float32, np.float64)
+_MODULE_ATTRS = ("encoder_", "decoder_")
+
+
+def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
+    """Validate a layer-size spec (an int or a sequence of ints)."""
+    sizes = (value,) if isinstance(value, Integral) else value
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int or a sequence of ints, got {value!r}."
+        ) from None
+    if not allow_empty and not sizes:
+        raise ValueError(f"{name} must not be empty.")
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+        raise TypeError(f"{name} must contain only integers, got {value!r}.")
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"{name} must contain only positive sizes, got {value!r}.")
+    return tuple(int(s) for s in sizes)
+
+
+def _resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
+    """``image_shape`` as ``(channels, height, width)``, checked against X."""
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"architecture='conv' needs image_shape when n_features={n_features} "
+                "is not a perfect square; pass image_shape=(height, width) or "
+                "(channels, height, width)."
+            )
+        return (1, side, side)
+    shape = _positive_int_tuple(image_shape, "image_shape", allow_empty=False)
+    if len(shape) not in (2, 3):
+        raise ValueError(
+            "image_shape must be (height, width) or (channels, height, width), "
+            f"got {image_shape!r}."
+        )
+    shape = (1, *shape) if len(shape) == 2 else shape
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} has {math.prod(shape)} values per sample "
+            f"but X has {n_features} features."
+        )
+    return shape
+
+
+class AutoencoderTransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    """Dimensionality reduction with a PyTorch autoencoder.
+
+    The encoder maps each sample to a code of ``n_components`` values
+    (:meth:`transform`); the decoder maps codes back to the input space
+    (:meth:`inverse_transform`). Dense (vanilla or deep), convolutional,
+    sparse and denoising autoencoders are settings of this one estimator and
+    combine freely.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code (bottleneck). Larger than ``n_features`` (an
+        overcomplete code) only with ``sparsity`` or ``noise`` set, since a
+        plain overcomplete autoencoder can learn the identity.
+
+    architecture : {"dense", "conv"}, default="dense"
+        ``"dense"``: fully connected layers through ``hidden_layer_sizes``.
+        ``"conv"``: stride-2 convolutions through ``conv_channels`` on rows
+        reshaped to ``image_shape``.
+
+    hidden_layer_sizes : int or tuple of int, default=(256, 128)
+        Encoder hidden widths for ``architecture="dense"``; the decoder
+        mirrors them. ``()`` gives the vanilla single-layer autoencoder.
+
+    conv_channels : int or tuple of int, default=(16, 32)
+        Encoder channel widths for ``architecture="conv"``, one stride-2
+        3x3 convolution each; the decoder mirrors them with transposed
+        convolutions. ``(64, 128, 256)`` is the heavier GPU-sized stack.
+
+    image_shape : tuple of int, default=None
+        ``(height, width)`` or ``(channels, height, width)`` of each row for
+        ``architecture="conv"``. When None, rows must be square one-channel
+        images (``n_features`` a perfect square).
+
+    activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", \
+"elu", "gelu"}, default="relu"
+        Activation of the hidden layers.
+
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss minimised during training. ``"bce"`` (binary
+        cross-entropy) adds a sigmoid to the decoder output and requires
+        inputs in [0, 1]. :meth:`score` is the squared error either way.
+
+    sparsity : {"l1", "kl"}, default=None
+        Sparsity penalty on the code. ``"l1"``: mean absolute code value.
+        ``"kl"``: sigmoid codes and the mean over units of
+        KL(``sparsity_target`` || mean activation of the unit).
+
+    sparsity_weight : float, default=1e-3
+        Weight of the sparsity penalty in the training objective.
+
+    sparsity_target : float, default=0.05
+        Target mean activation of each code unit for ``sparsity="kl"``.
+
+    noise : {"gaussian", "masking", "salt_pepper"}, default=None
+        Corruption of training batches for a denoising autoencoder; the loss
+        compares reconstructions with the clean inputs. ``transform``,
+        ``inverse_transform``, ``score`` and validation never corrupt.
+
+    noise_level : float, default=0.2
+        Standard deviation of gaussian noise, or the probability that an input
+        is masked to 0 (``"masking"``) or set to the data minimum or maximum
+        (``"salt_pepper"``).
+
+    alpha : float, default=0.0
+        L2 penalty (weight decay) passed to Adam.
+
+    batch_size : int, default=256
+        Training minibatch size (clipped to the number of samples).
+
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    shuffle : bool, default=True
+        Whether to reshuffle the training rows every epoch.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its clean
+        reconstruction error has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without a ``tol`` improvement before stopping.
+
+    tol : float, default=1e-4
+        Improvement threshold on the training loss (or on the validation
+        error with early stopping).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and
+        corruption. An int gives identical results run after run on CPU.
+
+    verbose : int or bool, default=0
+        Print one line per epoch with the losses and the epoch time.
+
+    device : str, default="auto"
+        Torch device to train on. ``"auto"`` uses CUDA when available, else
+        the CPU. The fitted modules stay on this device; a pickled model
+        always loads onto the CPU.
+
+    Attributes
+    ----------
+    encoder_ : torch.nn.Module
+        Maps ``(n, n_features_in_)`` float32 tensors to codes.
+
+    decoder_ : torch.nn.Sequential
+        Maps codes to reconstructions (sigmoid included for ``loss="bce"``).
+
+    n_components_ : int
+        Size of the code.
+
+    image_shape_ : tuple of int or None
+        ``(channels, height, width)`` used by the conv architecture.
+
+    loss_curve_ : list of float
+        Training objective (reconstruction plus penalty) per epoch.
+
+    history_ : dict of list of float
+        Per-epoch ``"loss"``, ``"reconstruction"``, ``"penalty"`` and, with
+        early stopping, ``"val_mse"``.
+
+    validation_scores_ : list of float or None
+        Negative validation MSE per epoch (early stopping only).
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (early stopping only).
+
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping, as in MLPRegressor).
+
+    n_iter_ : int
+        Number of epochs run.
+
+    stop_reason_ : str
+        ``"converged"``, ``"max_iter"``, ``"interrupted"`` or ``"diverged"``.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    sklearn.neural_network.MLPRegressor : Whose training parameters this mirrors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> X = np.random.default_rng(0).random((100, 8))
+    >>> ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(16,),
+    ...                             max_iter=5, random_state=0)
+    >>> codes = ae.fit_transform(X)  # doctest: +SKIP
+    >>> codes.shape  # doctest: +SKIP
+    (100, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions({"dense", "conv"})],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "conv_channels": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "image_shape": ["array-like", None],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions({"mse", "bce"})],
+        "sparsity": [StrOptions({"l1", "kl"}), None],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "noise": [StrOptions(set(NOISE_KINDS)), None],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        architecture="dense",
+        hidden_layer_sizes=(256, 128),
+        conv_channels=(16, 32),
+        image_shape=None,
+        activation="relu",
+        loss="mse",
+        sparsity=None,
+        sparsity_weight=1e-3,
+        sparsity_target=0.05,
+        noise=None,
+        noise_level=0.2,
+        alpha=0.0,
+        batch_size=256,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        device="auto",
+    ):
+        self.n_components = n_components
+        self.architecture = architecture
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.conv_channels = conv_channels
+        self.image_shape = image_shape
+        self.activation = activation
+        self.loss = loss
+        self.sparsity = sparsity
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.noise = noise
+        self.noise_level = noise_level
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input is densified one batch at a time.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The fitted estimator.
+        """
+        # Fitting is transactional: if anything fails (bad input, divergence
+        # in the first epoch, a torch error), the estimator keeps the state it
+        # had before, so a previously fitted model keeps working.
+        previous = dict(self.__dict__)
+        try:
+            self._fit(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+        return self
+
+    def _fit(self, X) -> None:
+        X = self._validate_input(X, reset=True)
+        if self.loss == "bce":
+            _check_unit_range(X)
+        n_features = X.shape[1]
+        self._check_noise_level()
+        if (
+            self.n_components > n_features
+            and self.sparsity is None
+            and self.noise is None
+        ):
+            raise ValueError(
+                f"n_components={self.n_components} exceeds n_features={n_features}; "
+                "an overcomplete code needs sparsity or noise set, else it can "
+                "learn the identity."
+            )
+        device = resolve_device(self.device)
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+        net, image_shape = self._build_network(n_features, seed)
+        net.to(device)
+
+        source = RowSource(X, device)
+        val_source = None
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        if self.early_stopping:
+            source, val_source = self._split_validation(source, shuffle_gen)
+        noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        clip = self._noise_clip(X)
+        result = train(
+            net,
+            source,
+            Objective(
+                self.loss, self.sparsity, self.sparsity_weight, self.sparsity_target
+            ),
+            self._training_config(),
+            shuffle_gen,
+            corrupt=lambda batch: corrupt(
+                batch, self.noise, self.noise_level, noise_gen, clip
+            ),
+            val_source=val_source,
+        )
+        net.eval()
+        self.encoder_, self.decoder_ = net.encoder, net.decoder
+        self.n_components_ = self.n_components
+        self.image_shape_ = image_shape
+        self._set_history(result)
+        if result.stop_reason == "max_iter":
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the optimization "
+                "hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _validate_input(self, X, *, reset: bool):
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=_FLOAT_DTYPES,
+        )
+
+    def _check_noise_level(self) -> None:
+        if self.noise in ("masking", "salt_pepper") and self.noise_level > 1:
+            raise ValueError(
+                f"noise_level={self.noise_level} is a probability for "
+                f"noise={self.noise!r} and must be in [0, 1]."
+            )
+
+    def _noise_clip(self, X) -> tuple[float, float] | None:
+        if self.noise == "salt_pepper":
+            return float(X.min()), float(X.max())
+        return (0.0, 1.0) if self.loss == "bce" else None
+
+    def _build_network(self, n_features: int, seed: int):
+        code_act = "logistic" if self.sparsity == "kl" else None
+        out_act = "logistic" if self.loss == "bce" else None
+        # Seed the initialisation without disturbing the caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.architecture == "conv":
+                channels = _positive_int_tuple(
+                    self.conv_channels, "conv_channels", allow_empty=False
+                )
+                shape = _resolve_image_shape(self.image_shape, n_features)
+                net = build_conv(
+                    shape,
+                    self.n_components,
+                    channels,
+                    self.activation,
+                    code_act,
+                    out_act,
+                )
+                return net, shape
+            hidden = _positive_int_tuple(
+                self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
+            )
+            net = build_dense(
+                n_features,
+                self.n_components,
+                hidden,
+                self.activation,
+                code_act,
+                out_act,
+            )
+            return net, None
+
+    def _split_validation(self, source: RowSource, generator: torch.Generator):
+        n = source.n_samples
+        n_val = round(self.validation_fraction * n)
+        if n_val < 1 or n_val >= n:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction} "
+                f"leaves {n_val} validation and {n - n_val} training samples out of "
+                f"n_samples={n}; both need at least one. Use more samples or another "
+                "fraction."
+            )
+        order = torch.randperm(n, generator=generator)
+        return source.subset(order[n_val:]), source.subset(order[:n_val])
+
+    def _training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            alpha=self.alpha,
+            max_iter=self.max_iter,
+            shuffle=self.shuffle,
+            early_stopping=self.early_stopping,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            verbose=int(self.verbose),
+        )
+
+    def _set_history(self, result) -> None:
+        self.history_ = result.history
+        self.loss_curve_ = list(result.history["loss"])
+        self.n_iter_ = result.n_iter
+        self.stop_reason_ = result.stop_reason
+        if self.early_stopping:
+            self.validation_scores_ = [-v for v in result.history["val_mse"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
+
+    # ------------------------------------------------------------ inference
+    def _device(self) -> torch.device:
+        return next(self.encoder_.parameters()).device
+
+    def transform(self, X):
+        """Encode X into codes of size ``n_components_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode, processed in batches of bounded memory.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components_), dtype float32
+            The codes.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        self.encoder_.eval()
+        return map_batches(
+            self.encoder_, X, self.n_components_, _INFERENCE_BATCH, self._device()
+        )
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Codes, e.g. from :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_), dtype float32
+            Reconstructions.
+        """
+        check_is_fitted(self)
+        X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=_FLOAT_DTYPES)
+        if X.shape[1] != self.n_components_:
+            raise ValueError(
+                f"inverse_transform expects codes with {self.n_components_} columns "
+                f"(n_components_), got {X.shape[1]}."
+            )
+        self.decoder_.eval()
+        return map_batches(
+            self.decoder_, X, self.n_features_in_, _INFERENCE_BATCH, self._device()
+        )
+
+    def score_samples(self, X):
+        """Negative mean squared reconstruction error of each sample.
+
+        Higher is better; unusually low values flag anomalies.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), dtype float32
+            ``-mean((x - decode(encode(x)))**2)`` over the features of each row.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        self.encoder_.eval()
+        self.decoder_.eval()
+
+        def neg_error(x: torch.Tensor) -> torch.Tensor:
+            recon = self.decoder_(self.encoder_(x))
+            return -((recon - x) ** 2).mean(dim=1, keepdim=True)
+
+        return map_batches(neg_error, X, 1, _INFERENCE_BATCH, self._device())[:, 0]
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error over all of X.
+
+        The same quantity for every ``loss`` setting, so model selection
+        (e.g. ``GridSearchCV`` over ``n_components``) compares like with like.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to reconstruct.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            ``-mean((X - inverse_transform(transform(X)))**2)``.
+        """
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        # The network computes in float32 whatever the input dtype.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self):
+        # Serialise the torch modules with torch.save so that unpickling can
+        # map their tensors to the CPU: a model trained on a GPU then loads on
+        # a machine without one.
+        state = dict(super().__getstate__())  # may be the live __dict__
+        for name in _MODULE_ATTRS:
+            if name in state:
+                buffer = io.BytesIO()
+                torch.save(state[name], buffer)
+                state[name] = _TorchBlob(buffer.getvalue())
+        return state
+
+    def __setstate__(self, state):
+        for name in _MODULE_ATTRS:
+            if isinstance(state.get(name), _TorchBlob):
+                state[name] = torch.load(
+                    io.BytesIO(state[name].data), map_location="cpu", weights_only=False
+                )
+        super().__setstate__(state)
+
+
+class _TorchBlob:
+    """Bytes written by :func:`torch.save`, marked as such inside a pickle."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __getstate__(self):
+        return self.data
+
+    def __setstate__(self, data):
+        self.data = data
+
+
+def _check_unit_range(X) -> None:
+    """Raise if X has values outside [0, 1] (needed by the BCE loss)."""
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"loss='bce' needs inputs in [0, 1], but X ranges over [{low:g}, {high:g}]. "
+            "Scale it first, e.g. with sklearn.preprocessing.MinMaxScaler in a "
+            "Pipeline, or use loss='mse'."
+        )

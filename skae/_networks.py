@@ -1,0 +1,188 @@
+"""Encoder and decoder modules built from shapes alone.
+
+Nothing here knows about scikit-learn, losses or training: every builder is a
+pure function of layer sizes, returning ``torch.nn`` modules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "identity": nn.Identity,
+    "logistic": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+}
+
+
+class Autoencoder(nn.Module):
+    """Pair an encoder with a decoder whose optional last layer is a sigmoid.
+
+    The decoder is kept as one ``nn.Sequential`` so users get a self-contained
+    ``decoder_`` (code -> reconstruction). Training wants the *logits* for a
+    numerically stable binary cross-entropy, so :meth:`forward` skips the
+    trailing sigmoid when there is one.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Sequential) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.logit_output = isinstance(decoder[-1], nn.Sigmoid)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(code, decoder output before any final sigmoid)``."""
+        code = self.encoder(x)
+        body = self.decoder[:-1] if self.logit_output else self.decoder
+        return code, body(code)
+
+
+def _output_layer(output_activation: str | None) -> nn.Module:
+    return nn.Sigmoid() if output_activation == "logistic" else nn.Identity()
+
+
+def _code_layer(code_activation: str | None) -> list[nn.Module]:
+    return [] if code_activation in (None, "identity") else [_act(code_activation)]
+
+
+def _act(name: str) -> nn.Module:
+    return ACTIVATIONS[name]()
+
+
+def _mlp(sizes: Sequence[int], activation: str) -> list[nn.Module]:
+    """Linear layers through ``sizes`` with ``activation`` between them."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(_act(activation))
+    return layers
+
+
+def build_dense(
+    n_features: int,
+    n_components: int,
+    hidden_layer_sizes: Sequence[int],
+    activation: str,
+    code_activation: str | None = None,
+    output_activation: str | None = None,
+) -> Autoencoder:
+    """Build a fully connected autoencoder with a mirrored decoder.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input and of the reconstruction.
+    n_components : int
+        Width of the code (bottleneck).
+    hidden_layer_sizes : sequence of int
+        Encoder hidden widths, outermost first. ``()`` gives the single-layer
+        (vanilla) autoencoder ``n_features -> n_components -> n_features``.
+    activation : str
+        Hidden-layer activation, a key of :data:`ACTIVATIONS`.
+    code_activation : str or None
+        Activation applied to the code (``"logistic"`` for KL sparsity).
+    output_activation : str or None
+        ``"logistic"`` appends a sigmoid to the decoder.
+
+    Returns
+    -------
+    Autoencoder
+    """
+    sizes = [n_features, *hidden_layer_sizes, n_components]
+    encoder = nn.Sequential(*_mlp(sizes, activation), *_code_layer(code_activation))
+    decoder = nn.Sequential(
+        *_mlp(sizes[::-1], activation), _output_layer(output_activation)
+    )
+    return Autoencoder(encoder, decoder)
+
+
+def conv_feature_shapes(
+    image_shape: tuple[int, int, int], conv_channels: Sequence[int]
+) -> list[tuple[int, int, int]]:
+    """Shapes ``(channels, height, width)`` after each stride-2 convolution.
+
+    A 3x3 convolution with stride 2 and padding 1 maps a side ``s`` to
+    ``ceil(s / 2)``; the first entry is the input shape itself.
+    """
+    shapes = [tuple(image_shape)]
+    for channels in conv_channels:
+        _, h, w = shapes[-1]
+        shapes.append((channels, math.ceil(h / 2), math.ceil(w / 2)))
+    return shapes
+
+
+def build_conv(
+    image_shape: tuple[int, int, int],
+    n_components: int,
+    conv_channels: Sequence[int],
+    activation: str,
+    code_activation: str | None = None,
+    output_activation: str | None = None,
+) -> Autoencoder:
+    """Build a convolutional autoencoder for flattened images.
+
+    The encoder halves the spatial size with each stride-2 convolution, then
+    a linear layer maps the feature map to the code. The decoder mirrors it
+    with transposed convolutions whose ``output_padding`` is chosen per layer
+    so that the output has exactly ``image_shape``, odd sizes included.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of one sample.
+    n_components : int
+        Width of the code.
+    conv_channels : sequence of int
+        Output channels of each encoder convolution.
+    activation, code_activation, output_activation : str or None
+        As in :func:`build_dense`.
+
+    Returns
+    -------
+    Autoencoder
+        Whose modules take and return flat ``(n, prod(image_shape))`` tensors.
+    """
+    shapes = conv_feature_shapes(image_shape, conv_channels)
+    flat = math.prod(shapes[-1])
+
+    encoder_layers: list[nn.Module] = [nn.Unflatten(1, tuple(image_shape))]
+    for (c_in, _, _), (c_out, _, _) in pairwise(shapes):
+        encoder_layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)]
+        encoder_layers.append(_act(activation))
+    encoder_layers += [nn.Flatten(), nn.Linear(flat, n_components)]
+    encoder_layers += _code_layer(code_activation)
+
+    decoder_layers: list[nn.Module] = [
+        nn.Linear(n_components, flat),
+        _act(activation),
+        nn.Unflatten(1, shapes[-1]),
+    ]
+    reversed_shapes = shapes[::-1]
+    for i, (small, big) in enumerate(pairwise(reversed_shapes)):
+        # Transposed conv output side: 2 * s - 1 + output_padding; pick the
+        # padding (0 or 1) that lands exactly on the encoder's input side.
+        pad = (big[1] - 2 * small[1] + 1, big[2] - 2 * small[2] + 1)
+        decoder_layers.append(
+            nn.ConvTranspose2d(
+                small[0], big[0], 3, stride=2, padding=1, output_padding=pad
+            )
+        )
+        if i < len(shapes) - 2:
+            decoder_layers.append(_act(activation))
+    decoder_layers += [nn.Flatten(), _output_layer(output_activation)]
+    return Autoencoder(nn.Sequential(*encoder_layers), nn.Sequential(*decoder_layers))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,253 @@
+"""The training loop: batching, Adam, early stopping, best weights, history.
+
+This is the only module that steps an optimizer. It knows nothing about
+scikit-learn or about which architecture it trains: it receives a network
+returning ``(code, output)``, an objective returning ``(reconstruction,
+penalty)``, and a corruption function for the inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from ._data import RowSource
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation settings, named as in :class:`~sklearn.neural_network.MLPRegressor`."""
+
+    batch_size: int = 256
+    learning_rate_init: float = 1e-3
+    alpha: float = 0.0
+    max_iter: int = 200
+    shuffle: bool = True
+    early_stopping: bool = False
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    verbose: int = 0
+
+
+@dataclass
+class TrainingResult:
+    """What a run of :func:`train` produced.
+
+    ``history`` has one entry per completed epoch under ``"loss"`` (the
+    optimised objective), ``"reconstruction"``, ``"penalty"`` and, with early
+    stopping, ``"val_mse"``. ``stop_reason`` is one of ``"converged"``,
+    ``"max_iter"``, ``"interrupted"`` or ``"diverged"``.
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    n_iter: int = 0
+    best_epoch: int = 0
+    stop_reason: str = "max_iter"
+
+
+class _Plateau:
+    """No-improvement counter with :class:`MLPRegressor`'s semantics.
+
+    An epoch counts as "no improvement" when the monitored value is not lower
+    than the best so far by more than ``tol``; training stops once that has
+    happened more than ``patience`` times in a row.
+    """
+
+    def __init__(self, tol: float, patience: int) -> None:
+        self.tol, self.patience = tol, patience
+        self.best = math.inf
+        self.count = 0
+
+    def update(self, value: float) -> bool:
+        """Record ``value``; return True if it is a new best."""
+        self.count = self.count + 1 if value > self.best - self.tol else 0
+        if value < self.best:
+            self.best = value
+            return True
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count > self.patience
+
+
+def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _run_epoch(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    source: RowSource,
+    objective: Callable,
+    corrupt: Callable[[torch.Tensor], torch.Tensor],
+    order: torch.Tensor,
+    batch_size: int,
+) -> tuple[float, float]:
+    """One pass over ``source`` in ``order``; mean (reconstruction, penalty)."""
+    net.train()
+    # Accumulate on the device and read back once per epoch: a .item() per
+    # batch would synchronise a GPU on every step.
+    sums = torch.zeros(2, device=source.device)
+    for start in range(0, source.n_samples, batch_size):
+        index = order[start : start + batch_size]
+        clean = source.take(index)
+        code, output = net(corrupt(clean))
+        recon, penalty = objective(code, output, clean)
+        optimizer.zero_grad(set_to_none=True)
+        (recon + penalty).backward()
+        optimizer.step()
+        sums += torch.stack([recon.detach(), penalty.detach()]) * len(index)
+    recon_mean, penalty_mean = (sums / source.n_samples).tolist()
+    return recon_mean, penalty_mean
+
+
+def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:
+    """Mean squared reconstruction error on clean rows (the estimator's score)."""
+    net.eval()
+    total = torch.zeros((), device=source.device)
+    with torch.inference_mode():
+        for start in range(0, source.n_samples, batch_size):
+            x = source.take(
+                torch.arange(start, min(start + batch_size, source.n_samples))
+            )
+            total += ((net.decoder(net.encoder(x)) - x) ** 2).sum()
+    n_values = source.n_samples * x.shape[1]
+    return (total / n_values).item()
+
+
+def _report(epoch: int, config: TrainingConfig, record: dict, seconds: float) -> None:
+    parts = [f"Epoch {epoch}/{config.max_iter}", f"loss={record['loss']:.6f}"]
+    if record["penalty"]:
+        parts.append(f"reconstruction={record['reconstruction']:.6f}")
+        parts.append(f"penalty={record['penalty']:.6f}")
+    if "val_mse" in record:
+        parts.append(f"val_mse={record['val_mse']:.6f}")
+    parts.append(f"({seconds:.2f}s)")
+    print(", ".join(parts), file=sys.stdout, flush=True)
+
+
+def train(
+    net: torch.nn.Module,
+    train_source: RowSource,
+    objective: Callable,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+    val_source: RowSource | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> TrainingResult:
+    """Train ``net`` in place with Adam and return its history.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        Returns ``(code, output)`` from ``forward`` and has ``encoder`` and
+        ``decoder`` attributes (used for the clean validation pass).
+    train_source : RowSource
+        Training rows, already on the training device.
+    objective : callable
+        ``objective(code, output, clean) -> (reconstruction, penalty)``.
+    config : TrainingConfig
+        Optimisation settings.
+    generator : torch.Generator
+        CPU generator for the per-epoch shuffling.
+    corrupt : callable
+        Applied to each training batch before the forward pass (denoising);
+        the loss always compares with the clean batch.
+    val_source : RowSource or None
+        Held-out rows; when given, early stopping monitors their clean MSE.
+    on_epoch_end : callable or None
+        Called as ``on_epoch_end(epoch, record)`` after each epoch.
+
+    Returns
+    -------
+    TrainingResult
+        ``net`` holds the best weights when training stopped early, was
+        interrupted or diverged, and the last weights otherwise.
+
+    Raises
+    ------
+    ValueError
+        If the loss is not finite in the first epoch (nothing usable to keep).
+    KeyboardInterrupt
+        If interrupted before the first epoch completed.
+    """
+    optimizer = torch.optim.Adam(
+        net.parameters(), lr=config.learning_rate_init, weight_decay=config.alpha
+    )
+    keys = ["loss", "reconstruction", "penalty"] + (["val_mse"] if val_source else [])
+    result = TrainingResult(history={k: [] for k in keys})
+    plateau = _Plateau(config.tol, config.n_iter_no_change)
+    best_state = None
+    n = train_source.n_samples
+    batch_size = min(config.batch_size, n)
+    for epoch in range(1, config.max_iter + 1):
+        try:
+            tic = time.perf_counter()
+            order = (
+                torch.randperm(n, generator=generator)
+                if config.shuffle
+                else torch.arange(n)
+            )
+            recon, penalty = _run_epoch(
+                net, optimizer, train_source, objective, corrupt, order, batch_size
+            )
+            record = {
+                "loss": recon + penalty,
+                "reconstruction": recon,
+                "penalty": penalty,
+            }
+            if val_source is not None:
+                record["val_mse"] = validation_mse(net, val_source, batch_size)
+        except KeyboardInterrupt:
+            if best_state is None:
+                raise
+            warnings.warn(
+                f"fit interrupted during epoch {epoch}; keeping the weights of "
+                f"epoch {result.best_epoch}, the best so far.",
+                UserWarning,
+                stacklevel=5,
+            )
+            result.stop_reason = "interrupted"
+            break
+        if not all(math.isfinite(v) for v in record.values()):
+            if best_state is None:
+                raise ValueError(
+                    f"Training diverged: the loss became {record['loss']} in the first "
+                    f"epoch. Lower learning_rate_init (now {config.learning_rate_init}) "
+                    "or scale the inputs (e.g. with MinMaxScaler or StandardScaler)."
+                )
+            warnings.warn(
+                f"Training diverged in epoch {epoch} (loss={record['loss']}); stopping "
+                f"and keeping the weights of epoch {result.best_epoch}. Consider a "
+                "lower learning_rate_init.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+            result.stop_reason = "diverged"
+            break
+        for key in keys:
+            result.history[key].append(record[key])
+        result.n_iter = epoch
+        if plateau.update(record["val_mse" if val_source else "loss"]):
+            best_state, result.best_epoch = _snapshot(net), epoch
+        if config.verbose:
+            _report(epoch, config, record, time.perf_counter() - tic)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+        if plateau.exhausted:
+            result.stop_reason = "converged"
+            break
+    # Early stopping always returns its best epoch (as MLPRegressor does); an
+    # interrupted or diverged run returns its best epoch so far.
+    if val_source is not None or result.stop_reason in ("interrupted", "diverged"):
+        net.load_state_dict(best_state)
+    return result

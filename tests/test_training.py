@@ -1,0 +1,132 @@
+"""The training loop on its own: best weights, divergence, interrupts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from skae._data import RowSource
+from skae._networks import build_dense
+from skae._objectives import Objective
+from skae._training import TrainingConfig, _Plateau, train, validation_mse
+
+CPU = torch.device("cpu")
+
+
+def make_problem(seed=0, n=120, d=10):
+    g = torch.Generator().manual_seed(seed)
+    X = (torch.randn(n, 2, generator=g) @ torch.randn(2, d, generator=g)).numpy()
+    torch.manual_seed(seed)
+    net = build_dense(d, 2, (8,), "tanh")
+    return net, RowSource(X[:100], CPU), RowSource(X[100:], CPU)
+
+
+def states_equal(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plateau_follows_mlp_semantics():
+    plateau = _Plateau(tol=0.1, patience=2)
+    assert plateau.update(1.0) and plateau.count == 0
+    assert plateau.update(0.95) and plateau.count == 1  # better, but by < tol
+    assert not plateau.update(0.99) and plateau.count == 2
+    assert not plateau.exhausted
+    assert not plateau.update(0.97) and plateau.exhausted
+    assert plateau.update(0.5) and plateau.count == 0
+
+
+def test_early_stopping_restores_best_validation_epoch():
+    net, source, val = make_problem()
+    snapshots = {}
+
+    def remember(epoch, record):
+        snapshots[epoch] = {k: v.clone() for k, v in net.state_dict().items()}
+
+    config = TrainingConfig(
+        batch_size=20, learning_rate_init=0.05, max_iter=60, n_iter_no_change=4, tol=0.0
+    )
+    result = train(
+        net,
+        source,
+        Objective(),
+        config,
+        torch.Generator().manual_seed(0),
+        val_source=val,
+        on_epoch_end=remember,
+    )
+    val_curve = result.history["val_mse"]
+    best = min(range(len(val_curve)), key=val_curve.__getitem__) + 1
+    assert result.best_epoch == best
+    assert states_equal(net.state_dict(), snapshots[best])
+    assert validation_mse(net, val, 20) == pytest.approx(val_curve[best - 1], rel=1e-6)
+
+
+class FailingObjective(Objective):
+    """Objective that misbehaves from a given call on."""
+
+    def __init__(self, fail_at: int, failure: str) -> None:
+        super().__init__()
+        object.__setattr__(self, "calls", [0])
+        object.__setattr__(self, "fail_at", fail_at)
+        object.__setattr__(self, "failure", failure)
+
+    def __call__(self, code, output, target):
+        self.calls[0] += 1
+        recon, penalty = super().__call__(code, output, target)
+        if self.calls[0] >= self.fail_at:
+            if self.failure == "interrupt":
+                raise KeyboardInterrupt
+            return recon * math.nan, penalty
+        return recon, penalty
+
+
+@pytest.mark.parametrize(
+    "failure, reason", [("nan", "diverged"), ("interrupt", "interrupted")]
+)
+def test_failure_mid_training_keeps_best_finite_weights(failure, reason):
+    net, source, _ = make_problem()
+    snapshots = {}
+
+    def remember(epoch, record):
+        snapshots[epoch] = {k: v.clone() for k, v in net.state_dict().items()}
+
+    # 5 batches per epoch: the 13th call falls in epoch 3.
+    objective = FailingObjective(fail_at=13, failure=failure)
+    config = TrainingConfig(batch_size=20, max_iter=10)
+    with pytest.warns(Warning, match="keeping the weights of epoch 2"):
+        result = train(
+            net,
+            source,
+            objective,
+            config,
+            torch.Generator().manual_seed(0),
+            on_epoch_end=remember,
+        )
+    assert result.stop_reason == reason and result.n_iter == 2
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    assert states_equal(net.state_dict(), snapshots[result.best_epoch])
+
+
+def test_interrupt_before_first_epoch_propagates():
+    net, source, _ = make_problem()
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            net,
+            source,
+            FailingObjective(1, "interrupt"),
+            TrainingConfig(batch_size=20),
+            torch.Generator().manual_seed(0),
+        )
+
+
+def test_shuffling_is_driven_by_the_generator():
+    results = []
+    for seed in (0, 0, 1):
+        net, source, _ = make_problem()
+        config = TrainingConfig(batch_size=10, max_iter=3)
+        train(net, source, Objective(), config, torch.Generator().manual_seed(seed))
+        results.append(net.encoder[0].weight.detach().clone())
+    assert torch.equal(results[0], results[1])
+    assert not torch.equal(results[0], results[2])
