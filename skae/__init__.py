@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["AutoencoderTransformer", "__version__", "datasets"]
+__all__ = ["AutoencoderTransformer", "__version__", "datasets", "plotting"]
 
 # Public names and the modules that define them. They are imported on first
 # access so that `import skae.datasets` does not pay for importing torch, and
@@ -15,10 +15,11 @@ __all__ = ["AutoencoderTransformer", "__version__", "datasets"]
 _LAZY = {
     "AutoencoderTransformer": "skae._estimator",
     "datasets": "skae.datasets",
+    "plotting": "skae.plotting",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets
+    from . import datasets, plotting
     from ._estimator import AutoencoderTransformer
 
 
