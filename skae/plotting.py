@@ -239,7 +239,7 @@ class ReconstructionDisplay:
         ax.set_xlim(0, len(self.originals))
         ax.set_ylim(-2, 0)
         ax.set_xticks([])
-        ax.set_yticks([-0.5, -1.5], labels=["original", "reconstructed"])
+        ax.set_yticks([-0.5, -1.5], labels=["original", "decoded"])
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)

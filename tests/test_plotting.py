@@ -91,7 +91,7 @@ def test_reconstruction_grid_has_originals_and_reconstructions(fitted_digits):
     expected = ae.inverse_transform(ae.transform(X[:1]))[0].reshape(8, 8)
     np.testing.assert_allclose(display.images_[6].get_array(), expected, atol=1e-6)
     labels = [t.get_text() for t in display.ax_.get_yticklabels()]
-    assert labels == ["original", "reconstructed"]
+    assert labels == ["original", "decoded"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,198 @@
+"""Benchmark report: skae latent spaces against PCA, t-SNE and UMAP.
+
+Fits every method on the training split of MNIST and Fashion-MNIST, embeds
+the test split, and scores each (dataset, method, dimension) cell by 5-NN
+accuracy, trustworthiness, time and reconstruction error. Writes
+``results.json``, ``results.csv``, ``report.md`` and figures to ``--out``.
+
+    python benchmarks/report.py --quick        # both datasets in minutes
+    python benchmarks/report.py                # the full protocol (hours on 2 cores)
+
+Finished cells are cached under ``<out>/cells``: an interrupted run resumes
+where it stopped; ``--force`` recomputes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from reportkit import environment, render
+from reportkit.cells import Cell, CellCache, Config, EpochProgress, cell_key, run_cell
+from reportkit.methods import ALL_METHODS, dims_for
+
+from skae.datasets import DownloadError, fetch_fashion_mnist, fetch_mnist
+
+FETCHERS = {"mnist": fetch_mnist, "fashion-mnist": fetch_fashion_mnist}
+PRESETS = {
+    "full": dict(n_train=60000, n_test=10000, epochs=20, dims=[2, 4, 8, 16, 32]),
+    "quick": dict(n_train=8000, n_test=2000, epochs=8, dims=[2, 8, 32]),
+}
+PROTOCOL = """\
+- **Data**: {datasets}; pixels scaled to [0, 1]. Each method is fitted on the
+  first {n_train:,} training images and evaluated on the first {n_test:,} test images.
+- **Methods**: raw pixels (baseline), PCA, t-SNE (scikit-learn, Barnes-Hut),
+  UMAP (umap-learn) and skae's variants (vanilla dense, deep dense 256-128,
+  convolutional 16-32 channels, sparse = deep + KL penalty, denoising = deep +
+  30% masking), all with default optimiser settings for {epochs} epochs.
+- **Latent dimensions**: {dims}; t-SNE at 2 only (Barnes-Hut's limit).
+- **Out of sample**: every method that can embed new data is fitted on the
+  training images and embeds the test images with `transform`. t-SNE cannot,
+  so it embeds train and test together (labels unused); its row is marked
+  *transductive*.
+- **Metrics**: 5-NN accuracy (KNeighborsClassifier fitted on the training codes
+  and labels, scored on the test codes); trustworthiness (5 neighbours) on a
+  fixed random subsample of {trust_n:,} test images; fit time; transform time of
+  the test split; test reconstruction MSE for methods that decode (skae, PCA).
+- **Seeds**: every method is seeded with {seed}.
+"""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--quick", action="store_true", help="small preset: minutes on 2 cores"
+    )
+    p.add_argument(
+        "--datasets", nargs="+", choices=list(FETCHERS), default=list(FETCHERS)
+    )
+    p.add_argument(
+        "--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS)
+    )
+    p.add_argument("--dims", nargs="+", type=int, help="latent dimensions")
+    p.add_argument("--n-train", type=int, help="training images per dataset")
+    p.add_argument("--n-test", type=int, help="test images per dataset")
+    p.add_argument("--epochs", type=int, help="skae training epochs")
+    p.add_argument(
+        "--trust-n", type=int, default=1000, help="test subsample for trustworthiness"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/report"))
+    p.add_argument("--data-home", default=None, help="defaults to $SKAE_DATA")
+    p.add_argument("--no-download", action="store_true", help="fail if data is missing")
+    p.add_argument("--force", action="store_true", help="recompute cached cells")
+    p.add_argument(
+        "--no-progress", action="store_true", help="plain log lines, no bars"
+    )
+    args = p.parse_args(argv)
+    preset = PRESETS["quick" if args.quick else "full"]
+    for name, value in preset.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if min(args.dims) < 1 or args.n_train < 10 or args.n_test < 10:
+        p.error("dims must be positive; n-train and n-test at least 10")
+    return args
+
+
+def load(dataset: str, args) -> dict:
+    def fetch(subset):
+        return FETCHERS[dataset](
+            data_home=args.data_home,
+            subset=subset,
+            download_if_missing=not args.no_download,
+        )
+
+    train, test = fetch("train"), fetch("test")
+    return {
+        "X_train": train.data[: args.n_train],
+        "y_train": train.target[: args.n_train],
+        "X_test": test.data[: args.n_test],
+        "y_test": test.target[: args.n_test],
+        "target_names": test.target_names,
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = Config(args.n_train, args.n_test, args.epochs, args.seed, args.trust_n)
+    cache = CellCache(args.out / "cells")
+    try:
+        data = {ds: load(ds, args) for ds in args.datasets}
+    except (DownloadError, FileNotFoundError) as exc:
+        print(f"error: the datasets could not be loaded.\n{exc}", file=sys.stderr)
+        return 2
+    cells = [
+        Cell(ds, method, dim)
+        for ds in args.datasets
+        for method in args.methods
+        for dim in dims_for(method, args.dims, data[ds]["X_train"].shape[1])
+    ]
+    rows, artifacts = [], {}
+    bar = tqdm(cells, desc="cells", disable=args.no_progress, position=0)
+    epoch_bar = tqdm(desc="epochs", disable=args.no_progress, position=1, leave=False)
+    for cell in bar:
+        bar.set_postfix_str(f"{cell.dataset} / {cell.method} / dim {cell.dim}")
+        key = cell_key(cell, config)
+        cached = None if args.force else cache.load(key)
+        if cached is None:
+            d = data[cell.dataset]
+            n_trust = min(args.trust_n, len(d["X_test"]))
+            trust_index = np.random.default_rng(args.seed).permutation(
+                len(d["X_test"])
+            )[:n_trust]
+            epoch_bar.reset()
+            progress = None if args.no_progress else EpochProgress(epoch_bar)
+            tic = time.perf_counter()
+            row, arts = run_cell(cell, d, config, trust_index, progress)
+            row["key"] = key
+            cache.save(key, row, arts)
+            if args.no_progress:
+                print(
+                    f"{cell}: {row['knn_accuracy']:.4f} ({time.perf_counter() - tic:.1f}s)"
+                )
+            cached = (row, arts)
+        rows.append(cached[0])
+        artifacts[key] = cached[1]
+    epoch_bar.close()
+    write_report(args, config, rows, artifacts, data)
+    print(f"report written to {args.out / 'report.md'}")
+    return 0
+
+
+def write_report(args, config, rows, artifacts, data) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    env = environment.describe()
+    meta = {"config": {**asdict(config), "dims": args.dims}, "environment": env}
+    render.write_results(args.out, rows, meta)
+    protocol = PROTOCOL.format(
+        datasets=", ".join(args.datasets),
+        dims=", ".join(map(str, args.dims)),
+        **asdict(config),
+    )
+    md = [
+        "# skae benchmark report",
+        "",
+        "## Protocol",
+        "",
+        protocol,
+        "## Environment",
+        "",
+    ]
+    md += [f"- {k}: `{v}`" for k, v in env.items()]
+    for ds in args.datasets:
+        ds_rows = [r for r in rows if r["dataset"] == ds]
+        md += ["", f"## {ds}", ""]
+        for metric in render.METRICS:
+            if any(r.get(metric) is not None for r in ds_rows):
+                md += [render.metric_table(ds_rows, metric), ""]
+        figs = render.figures(
+            args.out, ds, rows, artifacts, data[ds], data[ds]["target_names"]
+        )
+        for caption, name in figs.items():
+            md += [f"**{caption}**", "", f"![{caption}]({name})", ""]
+        md += ["### Reading (generated from the numbers above)", ""]
+        md += [f"- {line}" for line in render.reading(rows, ds)]
+    (args.out / "report.md").write_text("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Benchmark cells: evaluation, and a cache keyed by configuration.
+
+A cell is one (dataset, method, latent dimension). Its row of metrics and
+its small artifacts (2-D test embedding, a few reconstructions, the loss
+history) are written to ``<out>/cells/<key>.{json,npz}`` as soon as it
+finishes, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.manifold import trustworthiness
+from sklearn.neighbors import KNeighborsClassifier
+
+from .methods import METHODS, SKAE_VARIANTS, Embedding
+
+# Bump when the measurement itself changes, so old cached cells are not reused.
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    n_train: int
+    n_test: int
+    epochs: int
+    seed: int
+    trust_n: int
+    n_neighbors: int = 5
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    method: str
+    dim: int
+
+
+def cell_key(cell: Cell, config: Config) -> str:
+    """Stable hash of everything that determines the cell's result."""
+    spec = {
+        "protocol": PROTOCOL_VERSION,
+        "cell": asdict(cell),
+        "config": asdict(config),
+        "params": SKAE_VARIANTS.get(cell.method),
+    }
+    if cell.method not in SKAE_VARIANTS:  # epochs only matter to skae
+        spec["config"] = {**spec["config"], "epochs": None}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def evaluate(
+    emb: Embedding, data: dict, config: Config, trust_index: np.ndarray
+) -> dict:
+    """k-NN accuracy and trustworthiness of an embedding."""
+    knn = KNeighborsClassifier(n_neighbors=config.n_neighbors)
+    knn.fit(emb.train, data["y_train"])
+    accuracy = float(knn.score(emb.test, data["y_test"]))
+    trust = trustworthiness(
+        data["X_test"][trust_index],
+        emb.test[trust_index],
+        n_neighbors=config.n_neighbors,
+    )
+    return {"knn_accuracy": accuracy, "trustworthiness": float(trust)}
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class CellCache:
+    """Rows and artifacts of finished cells under ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def load(self, key: str) -> tuple[dict, dict] | None:
+        row_path, art_path = self.folder / f"{key}.json", self.folder / f"{key}.npz"
+        if not (row_path.exists() and art_path.exists()):
+            return None
+        with np.load(art_path) as npz:
+            artifacts = {k: npz[k] for k in npz.files}
+        return json.loads(row_path.read_text()), artifacts
+
+    def save(self, key: str, row: dict, artifacts: dict) -> None:
+        # Artifacts first: a row is only trusted once its artifacts exist.
+        _atomic_write(self.folder / f"{key}.npz", lambda fh: np.savez(fh, **artifacts))
+        payload = json.dumps(row, indent=1).encode()
+        _atomic_write(self.folder / f"{key}.json", lambda fh: fh.write(payload))
+
+
+def run_cell(
+    cell: Cell, data: dict, config: Config, trust_index, progress
+) -> tuple[dict, dict]:
+    """Embed, evaluate and package one cell."""
+    emb = METHODS[cell.method](
+        data["X_train"], data["X_test"], cell.dim, config.seed, config.epochs, progress
+    )
+    row = {
+        **asdict(cell),
+        **evaluate(emb, data, config, trust_index),
+        "fit_s": emb.fit_s,
+        "transform_s": emb.transform_s,
+        "recon_mse": emb.recon_mse,
+        "transductive": emb.transductive,
+        "n_train": len(data["X_train"]),
+        "n_test": len(data["X_test"]),
+        "epochs": emb.extra.get("n_iter"),
+        "params": emb.extra.get("params"),
+        "history": emb.history,
+        "seed": config.seed,
+    }
+    artifacts = {}
+    if cell.dim == 2:
+        artifacts["test_embedding"] = emb.test.astype(np.float32)
+    if emb.reconstructions is not None:
+        artifacts["reconstructions"] = emb.reconstructions
+    return row, artifacts
+
+
+class EpochProgress(io.TextIOBase):
+    """A text stream that turns the estimator's verbose epoch lines into a
+    progress bar update (used with ``contextlib.redirect_stdout``)."""
+
+    _LINE = re.compile(r"Epoch (\d+)/(\d+), loss=([0-9.eE+-]+)")
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        match = self._LINE.search(text)
+        if match:
+            self.bar.total = int(match[2])
+            self.bar.n = int(match[1])
+            self.bar.set_postfix(loss=float(match[3]), refresh=True)
+        return len(text)

@@ -1,0 +1,50 @@
+"""What the report records about the machine and the software."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from importlib import metadata
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe() -> dict:
+    """Versions, hardware and the exact command line of this run."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "command": " ".join(
+            shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv]
+        ),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "scikit-learn": _version("scikit-learn"),
+        "umap-learn": _version("umap-learn"),
+        "numpy": _version("numpy"),
+        "skae": _version("skae"),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+    }

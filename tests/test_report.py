@@ -1,0 +1,107 @@
+"""The benchmark report, end to end on a tiny configuration (CI smoke run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
+TINY = ["--n-train", "300", "--n-test", "100", "--dims", "2", "3", "--epochs", "1",
+        "--trust-n", "50", "--no-progress"]  # fmt: skip
+METHODS = ["raw pixels", "PCA", "t-SNE", "UMAP", "skae vanilla", "skae deep",
+           "skae conv", "skae sparse", "skae denoising"]  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+def run_report(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, str(REPORT), "--out", str(out), *TINY, *extra],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, data_home):
+    out = tmp_path_factory.mktemp("report")
+    proc = run_report(out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_every_requested_cell_is_present_with_sane_values(report):
+    out, _ = report
+    results = json.loads((out / "results.json").read_text())
+    rows = results["rows"]
+    cells = {(r["dataset"], r["method"], r["dim"]) for r in rows}
+    for ds in ("mnist", "fashion-mnist"):
+        assert (ds, "raw pixels", 784) in cells
+        assert (ds, "t-SNE", 2) in cells and (ds, "t-SNE", 3) not in cells
+        for method in METHODS[1:]:
+            for dim in (2, 3):
+                if method != "t-SNE":
+                    assert (ds, method, dim) in cells, (ds, method, dim)
+    assert len(rows) == 2 * (1 + 1 + 7 * 2)
+    for r in rows:
+        assert 0 <= r["knn_accuracy"] <= 1 and 0 <= r["trustworthiness"] <= 1
+        assert r["fit_s"] >= 0
+        assert r["transductive"] == (r["method"] == "t-SNE")
+        decodes = r["method"] == "PCA" or r["method"].startswith("skae")
+        assert (r["recon_mse"] is not None) == decodes
+        if decodes:
+            assert 0 < r["recon_mse"] < 1
+    env = results["environment"]
+    assert (
+        env["torch"]
+        and env["scikit-learn"]
+        and env["umap-learn"]
+        and "report.py" in env["command"]
+    )
+
+
+def test_report_markdown_and_figures(report):
+    out, _ = report
+    md = (out / "report.md").read_text()
+    assert "## Protocol" in md and "transductive" in md
+    for ds in ("mnist", "fashion-mnist"):
+        assert f"## {ds}" in md
+        for fig in ("knn", "embeddings", "reconstructions", "loss", "times"):
+            name = f"{fig}_{ds}.png"
+            assert (out / name).stat().st_size > 5000
+            assert f"]({name})" in md
+    assert md.count("**5-NN test accuracy**") == 2
+    assert "| t-SNE (transductive) |" in md
+    assert "Reading (generated from the numbers above)" in md
+    lines = (out / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("dataset,method,dim,knn_accuracy") and len(lines) == 33
+
+
+def test_rerun_resumes_from_cache_and_force_recomputes(report):
+    out, _ = report
+    cells = sorted((out / "cells").glob("*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in cells}
+    again = run_report(out, "--methods", "PCA", "skae vanilla")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "): " not in again.stdout  # no cell was recomputed
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in cells)
+    forced = run_report(out, "--methods", "PCA", "--datasets", "mnist", "--force")
+    assert forced.returncode == 0
+    assert forced.stdout.count("method='PCA'") == 2  # dims 2 and 3 recomputed
+
+
+def test_missing_data_gives_a_clear_message(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPORT), "--out", str(tmp_path / "r"), "--data-home",
+         str(tmp_path / "empty"), "--no-download", *TINY],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "the datasets could not be loaded" in proc.stderr
+    assert "download_if_missing=False" in proc.stderr and "SKAE_DATA" in proc.stderr
+    assert "Traceback" not in proc.stderr
