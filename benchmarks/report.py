@@ -78,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--no-progress", action="store_true", help="plain log lines, no bars"
     )
+    p.add_argument(
+        "--update-readme", type=Path, help="splice the results summary into this README"
+    )
     args = p.parse_args(argv)
     preset = PRESETS["quick" if args.quick else "full"]
     for name, value in preset.items():
@@ -192,6 +195,10 @@ def write_report(args, config, rows, artifacts, data) -> None:
         md += ["### Reading (generated from the numbers above)", ""]
         md += [f"- {line}" for line in render.reading(rows, ds)]
     (args.out / "report.md").write_text("\n".join(md) + "\n")
+    block = render.summary(rows, meta["config"], env["command"])
+    (args.out / "summary.md").write_text(block)
+    if args.update_readme:
+        render.splice_readme(args.update_readme, block)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,20 @@ def test_missing_data_gives_a_clear_message(tmp_path):
     assert "the datasets could not be loaded" in proc.stderr
     assert "download_if_missing=False" in proc.stderr and "SKAE_DATA" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_update_readme_splices_the_generated_summary(report, tmp_path):
+    out, _ = report
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- report-summary:start -->\nold\n<!-- report-summary:end -->\nrest\n"
+    )
+    proc = run_report(out, "--methods", "PCA", "UMAP", "--update-readme", str(readme))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert (
+        "| UMAP |" in text and "| PCA |" in text and "300 training / 100 test" in text
+    )
+    assert text.count("**5-NN test accuracy**") == 2
+    assert (out / "summary.md").read_text() in text

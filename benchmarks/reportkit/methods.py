@@ -89,11 +89,13 @@ _UMAP_COMPILED = []
 
 
 def _warm_up_umap(umap) -> None:
-    """Run UMAP once on tiny data so numba's one-off JIT compilation (tens of
-    seconds) is not charged to the first timed cell."""
+    """Run UMAP once on throwaway data so numba's one-off JIT compilation
+    (over a minute here) is not charged to the first timed cell. The data
+    must be large enough (> 4096 rows) for UMAP to take its approximate
+    nearest-neighbour (NN-descent) paths, which compile separately."""
     if not _UMAP_COMPILED:
-        X = np.random.default_rng(0).random((300, 20)).astype(np.float32)
-        umap.UMAP(n_components=2, random_state=0, n_epochs=5).fit(X).transform(X[:10])
+        X = np.random.default_rng(0).random((5000, 30)).astype(np.float32)
+        umap.UMAP(n_components=2, random_state=0, n_epochs=5).fit(X).transform(X[:200])
         _UMAP_COMPILED.append(True)
 
 
