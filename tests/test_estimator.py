@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import warnings
 
@@ -304,3 +305,22 @@ def test_grid_search_over_pipeline_with_processes(mnist_small):
     ).fit(X_train, y_train)
     assert search.best_params_ == {"autoencodertransformer__n_components": 16}
     assert search.best_score_ > 0.6
+
+
+def _threads_seen_by_fit(X):
+    small_ae(max_iter=1).fit(X)
+    return torch.get_num_threads()
+
+
+def test_fit_keeps_the_thread_count_and_process_workers_do_not_oversubscribe(blobs):
+    before = torch.get_num_threads()
+    small_ae(max_iter=1).fit(blobs)
+    assert torch.get_num_threads() == before
+    if "OMP_NUM_THREADS" in os.environ:
+        pytest.skip("OMP_NUM_THREADS is set explicitly for this process tree")
+    # joblib's process workers (as used by GridSearchCV(n_jobs=2)) start with
+    # OMP_NUM_THREADS = cpu_count // n_jobs, and skae keeps what it finds.
+    threads = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(_threads_seen_by_fit)(blobs) for _ in range(2)
+    )
+    assert threads == [max(joblib.cpu_count() // 2, 1)] * 2

@@ -111,12 +111,16 @@ def test_update_readme_splices_the_generated_summary(report, tmp_path):
     out, _ = report
     readme = tmp_path / "README.md"
     readme.write_text(
-        "intro\n<!-- report-summary:start -->\nold\n<!-- report-summary:end -->\nrest\n"
+        "intro\n<!-- report-summary:start -->\nSTALE-BLOCK\n<!-- report-summary:end -->\nrest\n"
     )
     proc = run_report(out, "--methods", "PCA", "UMAP", "--update-readme", str(readme))
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = readme.read_text()
-    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    assert (
+        "STALE-BLOCK" not in text
+        and text.startswith("intro\n")
+        and text.endswith("rest\n")
+    )
     assert (
         "| UMAP |" in text and "| PCA |" in text and "300 training / 100 test" in text
     )

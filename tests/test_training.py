@@ -130,3 +130,23 @@ def test_shuffling_is_driven_by_the_generator():
         results.append(net.encoder[0].weight.detach().clone())
     assert torch.equal(results[0], results[1])
     assert not torch.equal(results[0], results[2])
+
+
+def test_adam_is_fused_when_available_and_falls_back_otherwise(monkeypatch):
+    from skae import _training
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert _training.make_adam(params, TrainingConfig()).defaults["fused"]
+
+    real_adam = torch.optim.Adam
+
+    def no_fused_adam(params, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError(
+                "`fused=True` requires all the params to be CUDA tensors"
+            )
+        return real_adam(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused_adam)
+    optimizer = _training.make_adam(params, TrainingConfig(learning_rate_init=0.5))
+    assert not optimizer.defaults.get("fused") and optimizer.defaults["lr"] == 0.5

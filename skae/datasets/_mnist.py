@@ -208,33 +208,39 @@ _DOC = """Load the {title} dataset, downloading it on first use.
     """
 
 
-def fetch_mnist(
-    *,
-    data_home: str | os.PathLike | None = None,
-    subset: str = "train",
-    download_if_missing: bool = True,
-    return_X_y: bool = False,
-    as_frame: bool = False,
-    normalize: bool = True,
-    mirrors: Sequence[str] | None = None,
-    verbose: bool = False,
-):
-    return _fetch(MNIST, **{k: v for k, v in locals().items()})
+def _make_fetcher(spec: _Dataset, name: str, title: str):
+    """A public ``fetch_*`` function for ``spec`` with its own name and docstring."""
+
+    def fetch(
+        *,
+        data_home: str | os.PathLike | None = None,
+        subset: str = "train",
+        download_if_missing: bool = True,
+        return_X_y: bool = False,
+        as_frame: bool = False,
+        normalize: bool = True,
+        mirrors: Sequence[str] | None = None,
+        verbose: bool = False,
+    ):
+        return _fetch(
+            spec,
+            data_home=data_home,
+            subset=subset,
+            download_if_missing=download_if_missing,
+            return_X_y=return_X_y,
+            as_frame=as_frame,
+            normalize=normalize,
+            mirrors=mirrors,
+            verbose=verbose,
+        )
+
+    fetch.__name__ = fetch.__qualname__ = name
+    fetch.__module__ = "skae.datasets"
+    fetch.__doc__ = _DOC.format(title=title, folder=spec.folder)
+    return fetch
 
 
-def fetch_fashion_mnist(
-    *,
-    data_home: str | os.PathLike | None = None,
-    subset: str = "train",
-    download_if_missing: bool = True,
-    return_X_y: bool = False,
-    as_frame: bool = False,
-    normalize: bool = True,
-    mirrors: Sequence[str] | None = None,
-    verbose: bool = False,
-):
-    return _fetch(FASHION_MNIST, **{k: v for k, v in locals().items()})
-
-
-fetch_mnist.__doc__ = _DOC.format(title="MNIST handwritten digits", folder="mnist")
-fetch_fashion_mnist.__doc__ = _DOC.format(title="Fashion-MNIST", folder="fashion-mnist")
+fetch_mnist = _make_fetcher(MNIST, "fetch_mnist", "MNIST handwritten digits")
+fetch_fashion_mnist = _make_fetcher(
+    FASHION_MNIST, "fetch_fashion_mnist", "Fashion-MNIST"
+)
