@@ -246,7 +246,7 @@ class AutoencoderTransformer(
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -557,7 +557,7 @@ class AutoencoderTransformer(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components_), dtype float32
+        X_new : ndarray of shape (n_samples, `n_components_`), dtype float32
             The codes.
         """
         check_is_fitted(self)
@@ -572,12 +572,12 @@ class AutoencoderTransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, `n_components_`)
             Codes, e.g. from :meth:`transform`.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_), dtype float32
+        X_original : ndarray of shape (n_samples, `n_features_in_`), dtype float32
             Reconstructions.
         """
         check_is_fitted(self)

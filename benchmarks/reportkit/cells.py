@@ -21,6 +21,8 @@ import numpy as np
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
+import skae
+
 from .methods import METHODS, SKAE_VARIANTS, Embedding
 
 # Bump when the measurement itself changes, so old cached cells are not reused.
@@ -48,6 +50,7 @@ def cell_key(cell: Cell, config: Config) -> str:
     """Stable hash of everything that determines the cell's result."""
     spec = {
         "protocol": PROTOCOL_VERSION,
+        "skae": skae.__version__,  # a new release never reuses old cells
         "cell": asdict(cell),
         "config": asdict(config),
         "params": SKAE_VARIANTS.get(cell.method),

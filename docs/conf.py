@@ -1,0 +1,61 @@
+"""Sphinx configuration for the skae documentation."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import skae
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "skae"
+author = "skae developers"
+copyright = "2026, skae developers"
+version = release = skae.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+templates_path = ["_templates"]
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+
+myst_heading_anchors = 3
+
+sphinx_gallery_conf = {
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    # Back-references power the "Examples using ..." lists in the API pages.
+    "backreferences_dir": "generated/backreferences",
+    "doc_module": ("skae",),
+    "remove_config_comments": True,
+    # A broken example must fail the build.
+    "abort_on_example_error": True,
+    "reset_modules": ("matplotlib", "seaborn"),
+}
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"skae {version}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+html_static_path = []
