@@ -5,7 +5,7 @@ the test split, and scores each (dataset, method, dimension) cell by 5-NN
 accuracy, trustworthiness, time and reconstruction error. Writes
 ``results.json``, ``results.csv``, ``report.md`` and figures to ``--out``.
 
-    python benchmarks/report.py --quick        # both datasets in minutes
+    python benchmarks/report.py --quick        # both datasets, ~8 min on 2 cores
     python benchmarks/report.py                # the full protocol (hours on 2 cores)
 
 Finished cells are cached under ``<out>/cells``: an interrupted run resumes
@@ -30,7 +30,7 @@ from skae.datasets import DownloadError, fetch_fashion_mnist, fetch_mnist
 FETCHERS = {"mnist": fetch_mnist, "fashion-mnist": fetch_fashion_mnist}
 PRESETS = {
     "full": dict(n_train=60000, n_test=10000, epochs=20, dims=[2, 4, 8, 16, 32]),
-    "quick": dict(n_train=8000, n_test=2000, epochs=8, dims=[2, 8, 32]),
+    "quick": dict(n_train=5000, n_test=1000, epochs=10, dims=[2, 8, 32]),
 }
 PROTOCOL = """\
 - **Data**: {datasets}; pixels scaled to [0, 1]. Each method is fitted on the
