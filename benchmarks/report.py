@@ -55,7 +55,7 @@ PROTOCOL = """\
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--quick", action="store_true", help="small preset: minutes on 2 cores"
+        "--quick", action="store_true", help="small preset: ~8 min on 2 cores"
     )
     p.add_argument(
         "--datasets", nargs="+", choices=list(FETCHERS), default=list(FETCHERS)
