@@ -523,7 +523,6 @@ class AutoencoderTransformer(
             alpha=self.alpha,
             max_iter=self.max_iter,
             shuffle=self.shuffle,
-            early_stopping=self.early_stopping,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             verbose=int(self.verbose),

@@ -23,14 +23,17 @@ from ._data import RowSource
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Optimisation settings, named as in :class:`~sklearn.neural_network.MLPRegressor`."""
+    """Optimisation settings, named as in :class:`~sklearn.neural_network.MLPRegressor`.
+
+    Early stopping is not a setting here: :func:`train` does it exactly when it
+    is given a validation source.
+    """
 
     batch_size: int = 256
     learning_rate_init: float = 1e-3
     alpha: float = 0.0
     max_iter: int = 200
     shuffle: bool = True
-    early_stopping: bool = False
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
