@@ -175,7 +175,7 @@ def figures(
     # 5. Time per method, at each method's largest dimension.
     timed = [
         r
-        for r in _largest_dim_rows(ds_rows, skae_only=False)
+        for r in _largest_dim_rows(ds_rows, decoders_only=False)
         if r["method"] != "raw pixels"
     ]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(timed) + 1.2))
@@ -202,11 +202,11 @@ def _key(row: dict) -> str:
     return row["key"]
 
 
-def _largest_dim_rows(rows, with_artifact=None, artifacts=None, skae_only=True):
+def _largest_dim_rows(rows, with_artifact=None, artifacts=None, decoders_only=True):
     """For each method, its row at the largest dimension it was run at."""
     chosen = {}
     for r in rows:
-        if skae_only and r["method"] not in SKAE_VARIANTS and r["method"] != "PCA":
+        if decoders_only and r["method"] not in SKAE_VARIANTS and r["method"] != "PCA":
             continue
         if with_artifact and with_artifact not in artifacts[_key(r)]:
             continue
