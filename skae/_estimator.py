@@ -23,15 +23,20 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._corruption import NOISE_KINDS, corrupt
 from ._data import RowSource, map_batches, resolve_device
-from ._networks import ACTIVATIONS, build_conv, build_dense
+from ._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
 from ._objectives import Objective
-from ._training import TrainingConfig, train
+from ._training import SCHEDULES, TrainingConfig, train
 
 # Rows per inference batch: large enough to keep the BLAS busy, small enough
 # that transform's extra memory is a few MB whatever the size of X.
 _INFERENCE_BATCH = 4096
 _FLOAT_DTYPES = (np.float32, np.float64)
 _MODULE_ATTRS = ("encoder_", "decoder_")
+# max_iter="auto": enough epochs for about this many optimiser steps, within
+# bounds (see _resolve_max_iter and benchmarks/convergence.py).
+_AUTO_STEPS = 5000
+_AUTO_MIN_EPOCHS = 10
+_AUTO_MAX_EPOCHS = 1000
 
 
 def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
@@ -137,10 +142,16 @@ class AutoencoderTransformer(
 "elu", "gelu"}, default="relu"
         Activation of the hidden layers.
 
-    loss : {"mse", "bce"}, default="mse"
+    loss : {"auto", "mse", "bce"}, default="auto"
         Reconstruction loss minimised during training. ``"bce"`` (binary
         cross-entropy) adds a sigmoid to the decoder output and requires
-        inputs in [0, 1]. :meth:`score` is the squared error either way.
+        inputs in [0, 1]; ``"auto"`` takes ``"bce"`` when every value of X
+        lies in [0, 1] (pixel intensities, min-max scaled features) and
+        ``"mse"`` otherwise. With the default budget on 10,000 MNIST digits,
+        BCE gave both better codes (5-NN 0.957 against 0.951) and a lower
+        test squared error (0.0085 against 0.0101) than MSE.
+        :meth:`score` is the squared error either way, so models trained
+        with either loss compare directly.
 
     sparsity : {"l1", "kl"}, default=None
         Sparsity penalty on the code. ``"l1"``: mean absolute code value.
@@ -171,11 +182,30 @@ class AutoencoderTransformer(
     batch_size : int, default=256
         Training minibatch size (clipped to the number of samples).
 
-    learning_rate_init : float, default=1e-3
-        Adam's learning rate.
+    learning_rate_init : float, default=3e-3
+        Adam's peak learning rate, where the schedule starts. Higher than
+        :class:`~sklearn.neural_network.MLPRegressor`'s 1e-3 because the
+        cosine schedule averages half of it: on 10,000 MNIST digits trained
+        for 800 steps, 3e-3 gave a 5-NN accuracy of 0.947 against 0.932 for
+        1e-3 (5e-3: 0.946).
 
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
+    learning_rate : {"cosine", "constant"}, default="cosine"
+        Learning-rate schedule. ``"cosine"`` anneals the rate from
+        ``learning_rate_init`` to zero over the ``max_iter`` epochs, stepped
+        every batch, so that training ends at a minimum of the loss: the run
+        length is the budget, and the no-improvement rule only applies to the
+        validation error (``early_stopping=True``). ``"constant"`` keeps the
+        rate and stops as :class:`~sklearn.neural_network.MLPRegressor` does,
+        when the training loss stops improving.
+
+    max_iter : int or "auto", default="auto"
+        Number of epochs (passes over the training data): the length of the
+        ``"cosine"`` schedule, or the most that are run at a constant rate.
+        ``"auto"`` sizes it in optimiser steps rather than epochs, so that
+        small and large data sets alike get enough updates: the epochs that
+        give about 5,000 batches, at least 10 and at most 1,000 (22 epochs
+        on 60,000 rows at ``batch_size=256``; 625 on 2,000 rows). The value
+        used is ``max_iter_``.
 
     shuffle : bool, default=True
         Whether to reshuffle the training rows every epoch.
@@ -193,7 +223,11 @@ class AutoencoderTransformer(
 
     tol : float, default=1e-4
         Improvement threshold on the training loss (or on the validation
-        error with early stopping).
+        error with early stopping). With the ``"cosine"`` schedule, a run
+        that used all ``max_iter`` epochs has converged when its last epoch
+        improved the training loss by at most ``tol``; otherwise a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says ``max_iter`` was
+        too small.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split and
@@ -220,6 +254,12 @@ class AutoencoderTransformer(
 
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` used by the conv architecture.
+
+    reconstruction_loss_ : {"mse", "bce"}
+        The loss used for training (``loss`` with ``"auto"`` resolved).
+
+    max_iter_ : int
+        The epoch budget used (``max_iter`` with ``"auto"`` resolved).
 
     loss_curve_ : list of float
         Training objective (reconstruction plus penalty) per epoch.
@@ -291,7 +331,7 @@ class AutoencoderTransformer(
         "conv_channels": ["array-like", Interval(Integral, 1, None, closed="left")],
         "image_shape": ["array-like", None],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "loss": [StrOptions({"mse", "bce"})],
+        "loss": [StrOptions({"auto", "mse", "bce"})],
         "sparsity": [StrOptions({"l1", "kl"}), None],
         "sparsity_weight": [Interval(Real, 0, None, closed="left")],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
@@ -300,7 +340,8 @@ class AutoencoderTransformer(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -320,7 +361,7 @@ class AutoencoderTransformer(
         conv_channels=(16, 32),
         image_shape=None,
         activation="relu",
-        loss="mse",
+        loss="auto",
         sparsity=None,
         sparsity_weight=0.1,
         sparsity_target=0.05,
@@ -328,8 +369,9 @@ class AutoencoderTransformer(
         noise_level=0.2,
         alpha=0.0,
         batch_size=256,
-        learning_rate_init=1e-3,
-        max_iter=200,
+        learning_rate_init=3e-3,
+        learning_rate="cosine",
+        max_iter="auto",
         shuffle=True,
         early_stopping=False,
         validation_fraction=0.1,
@@ -354,6 +396,7 @@ class AutoencoderTransformer(
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.early_stopping = early_stopping
@@ -395,8 +438,7 @@ class AutoencoderTransformer(
 
     def _fit(self, X) -> None:
         X = self._validate_input(X, reset=True)
-        if self.loss == "bce":
-            _check_unit_range(X)
+        loss = self._resolve_loss(X)
         n_features = X.shape[1]
         self._check_noise_level()
         if (
@@ -413,7 +455,8 @@ class AutoencoderTransformer(
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        net, image_shape = self._build_network(n_features, seed)
+        net, image_shape = self._build_network(n_features, seed, loss)
+        init_output_bias(net, _feature_means(X))
         net.to(device)
 
         source = RowSource(X, device)
@@ -422,14 +465,13 @@ class AutoencoderTransformer(
         if self.early_stopping:
             source, val_source = self._split_validation(source, shuffle_gen)
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        clip = self._noise_clip(X)
+        clip = self._noise_clip(X, loss)
+        max_iter = self._resolve_max_iter(source.n_samples)
         result = train(
             net,
             source,
-            Objective(
-                self.loss, self.sparsity, self.sparsity_weight, self.sparsity_target
-            ),
-            self._training_config(),
+            Objective(loss, self.sparsity, self.sparsity_weight, self.sparsity_target),
+            self._training_config(max_iter),
             shuffle_gen,
             corrupt=lambda batch: corrupt(
                 batch, self.noise, self.noise_level, noise_gen, clip
@@ -440,10 +482,12 @@ class AutoencoderTransformer(
         self.encoder_, self.decoder_ = net.encoder, net.decoder
         self.n_components_ = self.n_components
         self.image_shape_ = image_shape
+        self.reconstruction_loss_ = loss
+        self.max_iter_ = max_iter
         self._set_history(result)
         if result.stop_reason == "max_iter":
             warnings.warn(
-                f"Maximum iterations ({self.max_iter}) reached and the optimization "
+                f"Maximum iterations ({max_iter}) reached and the optimization "
                 "hasn't converged yet.",
                 ConvergenceWarning,
                 stacklevel=4,
@@ -465,14 +509,37 @@ class AutoencoderTransformer(
                 f"noise={self.noise!r} and must be in [0, 1]."
             )
 
-    def _noise_clip(self, X) -> tuple[float, float] | None:
+    def _resolve_loss(self, X) -> str:
+        """``loss``, with ``"auto"`` made concrete for the data X."""
+        low, high = _value_range(X)
+        in_unit_range = low >= 0 and high <= 1
+        if self.loss == "auto":
+            return "bce" if in_unit_range else "mse"
+        if self.loss == "bce" and not in_unit_range:
+            raise ValueError(
+                f"loss='bce' needs inputs in [0, 1], but X ranges over "
+                f"[{low:g}, {high:g}]. Scale it first, e.g. with "
+                "sklearn.preprocessing.MinMaxScaler in a Pipeline, or use "
+                "loss='mse' (or 'auto')."
+            )
+        return self.loss
+
+    def _resolve_max_iter(self, n_samples: int) -> int:
+        """``max_iter``, with ``"auto"`` sized from an optimiser-step budget."""
+        if self.max_iter != "auto":
+            return int(self.max_iter)
+        steps_per_epoch = math.ceil(n_samples / min(self.batch_size, n_samples))
+        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch)
+        return min(max(epochs, _AUTO_MIN_EPOCHS), _AUTO_MAX_EPOCHS)
+
+    def _noise_clip(self, X, loss: str) -> tuple[float, float] | None:
         if self.noise == "salt_pepper":
             return float(X.min()), float(X.max())
-        return (0.0, 1.0) if self.loss == "bce" else None
+        return (0.0, 1.0) if loss == "bce" else None
 
-    def _build_network(self, n_features: int, seed: int):
+    def _build_network(self, n_features: int, seed: int, loss: str):
         code_act = "logistic" if self.sparsity == "kl" else None
-        out_act = "logistic" if self.loss == "bce" else None
+        out_act = "logistic" if loss == "bce" else None
         # Seed the initialisation without disturbing the caller's global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -516,12 +583,13 @@ class AutoencoderTransformer(
         order = torch.randperm(n, generator=generator)
         return source.subset(order[n_val:]), source.subset(order[:n_val])
 
-    def _training_config(self) -> TrainingConfig:
+    def _training_config(self, max_iter: int) -> TrainingConfig:
         return TrainingConfig(
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
+            learning_rate=self.learning_rate,
             alpha=self.alpha,
-            max_iter=self.max_iter,
+            max_iter=max_iter,
             shuffle=self.shuffle,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
@@ -685,15 +753,22 @@ class _TorchBlob:
         self.data = data
 
 
-def _check_unit_range(X) -> None:
-    """Raise if X has values outside [0, 1] (needed by the BCE loss)."""
+def _feature_means(X) -> torch.Tensor:
+    """Column means of X as a float32 tensor (sparse X is not densified).
+
+    Accumulated in float64 so that the result, once rounded to float32, does
+    not depend on the memory layout of X (C or Fortran order sum differently).
+    """
+    means = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+    return torch.as_tensor(means, dtype=torch.float32)
+
+
+def _value_range(X) -> tuple[float, float]:
+    """Smallest and largest value of X (implicit zeros of sparse X included)."""
     values = X.data if sp.issparse(X) else X
     if values.size == 0:
-        return
+        return 0.0, 0.0
     low, high = float(values.min()), float(values.max())
-    if low < 0 or high > 1:
-        raise ValueError(
-            f"loss='bce' needs inputs in [0, 1], but X ranges over [{low:g}, {high:g}]. "
-            "Scale it first, e.g. with sklearn.preprocessing.MinMaxScaler in a "
-            "Pipeline, or use loss='mse'."
-        )
+    if sp.issparse(X) and X.nnz < math.prod(X.shape):
+        low, high = min(low, 0.0), max(high, 0.0)
+    return low, high

@@ -183,6 +183,26 @@ def build_conv(
     return Autoencoder(nn.Sequential(*encoder_layers), nn.Sequential(*decoder_layers))
 
 
+def init_output_bias(net: Autoencoder, feature_means: torch.Tensor) -> None:
+    """Start the decoder at the mean input instead of at zero (or at 0.5).
+
+    The last layer's bias is set so that a zero pre-activation decodes to each
+    feature's training mean: the mean itself for a linear output, its logit
+    for a sigmoid output. Before this, a BCE decoder started at 0.5 for every
+    pixel of mostly-black digits and spent its first few hundred steps only
+    learning the background. A transposed-convolution output has one bias per
+    channel and gets the channel's mean.
+    """
+    last = next(m for m in reversed(list(net.decoder.modules())) if hasattr(m, "bias"))
+    target = feature_means.to(last.bias.dtype)
+    if net.logit_output:
+        target = torch.logit(target.clamp(1e-4, 1 - 1e-4))
+    if target.numel() != last.bias.numel():  # conv: average each channel
+        target = target.reshape(last.bias.numel(), -1).mean(dim=1)
+    with torch.no_grad():
+        last.bias.copy_(target)
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters in ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

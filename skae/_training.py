@@ -31,12 +31,41 @@ class TrainingConfig:
 
     batch_size: int = 256
     learning_rate_init: float = 1e-3
+    learning_rate: str = "constant"
     alpha: float = 0.0
     max_iter: int = 200
     shuffle: bool = True
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
+
+
+SCHEDULES = ("cosine", "constant")
+
+
+def make_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainingConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate schedule over the whole run of ``max_iter`` epochs.
+
+    ``"cosine"`` anneals from ``learning_rate_init`` to zero along half a
+    cosine, stepped every batch so that a run of few epochs anneals as smoothly
+    as a long one; ``"constant"`` keeps the rate fixed. Annealing is what lets a
+    fixed budget end at a minimum rather than wherever the last noisy step of
+    a constant rate landed.
+    """
+    if config.learning_rate == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if config.learning_rate != "cosine":
+        raise ValueError(
+            f"Unknown learning_rate schedule {config.learning_rate!r}; "
+            f"expected one of {SCHEDULES}."
+        )
+    total = max(1, config.max_iter * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
+    )
 
 
 @dataclass
@@ -108,6 +137,7 @@ def _run_epoch(
     corrupt: Callable[[torch.Tensor], torch.Tensor],
     order: torch.Tensor,
     batch_size: int,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
 ) -> tuple[float, float]:
     """One pass over ``source`` in ``order``; mean (reconstruction, penalty)."""
     net.train()
@@ -122,6 +152,7 @@ def _run_epoch(
         optimizer.zero_grad(set_to_none=True)
         (recon + penalty).backward()
         optimizer.step()
+        schedule.step()
         sums += torch.stack([recon.detach(), penalty.detach()]) * len(index)
     recon_mean, penalty_mean = (sums / source.n_samples).tolist()
     return recon_mean, penalty_mean
@@ -139,6 +170,21 @@ def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> 
             total += ((net.decoder(net.encoder(x)) - x) ** 2).sum()
     n_values = source.n_samples * x.shape[1]
     return (total / n_values).item()
+
+
+def _annealed(losses: list[float], config: TrainingConfig) -> bool:
+    """Whether a scheduled run that used all its epochs ended at a minimum.
+
+    The schedule has brought the learning rate to zero, so the run has
+    converged when its last epoch no longer improved the training objective
+    by more than ``tol``. A run cut short while the loss still falls fast
+    (``max_iter`` too small for the data) is not converged. A constant rate
+    keeps :class:`MLPRegressor`'s rule: reaching ``max_iter`` means not
+    converged.
+    """
+    if config.learning_rate == "constant" or len(losses) < 2:
+        return False
+    return losses[-2] - losses[-1] <= config.tol
 
 
 def _report(epoch: int, config: TrainingConfig, record: dict, seconds: float) -> None:
@@ -199,12 +245,17 @@ def train(
         If interrupted before the first epoch completed.
     """
     optimizer = make_adam(list(net.parameters()), config)
+    n = train_source.n_samples
+    batch_size = min(config.batch_size, n)
+    schedule = make_schedule(optimizer, config, math.ceil(n / batch_size))
+    # With a schedule, the run length is the budget and the loss flattens by
+    # design only at its end, so the no-improvement rule watches the training
+    # loss only at a constant rate (validation, when given, is always watched).
+    watch_plateau = val_source is not None or config.learning_rate == "constant"
     keys = ["loss", "reconstruction", "penalty"] + (["val_mse"] if val_source else [])
     result = TrainingResult(history={k: [] for k in keys})
     plateau = _Plateau(config.tol, config.n_iter_no_change)
     best_state = None
-    n = train_source.n_samples
-    batch_size = min(config.batch_size, n)
     for epoch in range(1, config.max_iter + 1):
         try:
             tic = time.perf_counter()
@@ -214,7 +265,14 @@ def train(
                 else torch.arange(n)
             )
             recon, penalty = _run_epoch(
-                net, optimizer, train_source, objective, corrupt, order, batch_size
+                net,
+                optimizer,
+                train_source,
+                objective,
+                corrupt,
+                order,
+                batch_size,
+                schedule,
             )
             record = {
                 "loss": recon + penalty,
@@ -259,9 +317,11 @@ def train(
             _report(epoch, config, record, time.perf_counter() - tic)
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
-        if plateau.exhausted:
+        if watch_plateau and plateau.exhausted:
             result.stop_reason = "converged"
             break
+    if result.stop_reason == "max_iter" and _annealed(result.history["loss"], config):
+        result.stop_reason = "converged"
     # Early stopping always returns its best epoch (as MLPRegressor does); an
     # interrupted or diverged run returns its best epoch so far.
     if val_source is not None or result.stop_reason in ("interrupted", "diverged"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import warnings
@@ -40,8 +41,10 @@ def test_fit_sets_documented_attributes(blobs):
     assert isinstance(ae.encoder_, torch.nn.Module)
     assert isinstance(ae.decoder_, torch.nn.Module)
     assert ae.n_features_in_ == 12 and ae.n_components_ == 3
-    assert ae.n_iter_ == 15 == len(ae.loss_curve_)
+    assert ae.n_iter_ == 15 == len(ae.loss_curve_) and ae.max_iter_ == 15
+    # 15 epochs end the schedule while the loss still falls by > tol.
     assert ae.stop_reason_ == "max_iter"
+    assert ae.reconstruction_loss_ == "mse"  # blobs are not in [0, 1]
     assert ae.best_loss_ == min(ae.loss_curve_)
     assert ae.validation_scores_ is None and ae.best_validation_score_ is None
     assert set(ae.history_) == {"loss", "reconstruction", "penalty"}
@@ -207,13 +210,70 @@ def test_verbose_prints_one_line_per_epoch(blobs, capsys):
 
 def test_convergence_warning_only_when_max_iter_cuts_training(blobs):
     with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
-        small_ae(max_iter=3).fit(blobs)
+        small_ae(max_iter=3, learning_rate="constant").fit(blobs)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        ae = small_ae(max_iter=200, tol=10.0, n_iter_no_change=2).fit(blobs)
+        ae = small_ae(
+            max_iter=200, tol=10.0, n_iter_no_change=2, learning_rate="constant"
+        ).fit(blobs)
     # As in MLPRegressor: stop after more than n_iter_no_change epochs without
     # a tol improvement; epoch 1 always improves on +inf, epochs 2-4 do not.
     assert ae.stop_reason_ == "converged" and ae.n_iter_ == 4
+
+
+def test_cosine_schedule_warns_only_when_cut_short(blobs):
+    # Three epochs: the loss still falls fast at the end of the schedule.
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        ae = small_ae(max_iter=3).fit(blobs)
+    assert ae.stop_reason_ == "max_iter"
+    assert ae.loss_curve_[-2] - ae.loss_curve_[-1] > ae.tol
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ae = small_ae(max_iter=40).fit(blobs)
+    # The schedule runs its whole length (no plateau stop on the training
+    # loss) and ends with a last epoch that improved by at most tol.
+    assert ae.stop_reason_ == "converged" and ae.n_iter_ == 40
+    assert ae.loss_curve_[-2] - ae.loss_curve_[-1] <= ae.tol
+
+
+@pytest.mark.parametrize(
+    "n_samples, batch_size, epochs",
+    [(60000, 256, 22), (2000, 256, 625), (1000, 256, 1000), (100, 16, 715)],
+)
+def test_auto_max_iter_is_a_step_budget(n_samples, batch_size, epochs):
+    ae = AutoencoderTransformer(batch_size=batch_size)
+    assert ae._resolve_max_iter(n_samples) == epochs
+    batches = math.ceil(n_samples / min(batch_size, n_samples))
+    # About 5,000 optimiser steps unless the epoch bounds (10, 1000) bind.
+    if 10 < epochs < 1000:
+        assert 5000 <= epochs * batches < 5000 + batches
+
+
+def test_auto_max_iter_is_recorded_after_fit(blobs):
+    ae = small_ae(max_iter="auto", hidden_layer_sizes=(4,), batch_size=64)
+    ae.fit(blobs[:64])  # one batch per epoch: the 1,000-epoch cap binds
+    assert ae.max_iter_ == 1000 and ae.n_iter_ == 1000
+
+
+def test_auto_loss_is_bce_for_unit_range_data_and_mse_otherwise(blobs):
+    unit = np.random.default_rng(0).random((60, 12)).astype(np.float32)
+    assert small_ae(max_iter=1).fit(unit).reconstruction_loss_ == "bce"
+    assert isinstance(small_ae(max_iter=1).fit(unit).decoder_[-1], torch.nn.Sigmoid)
+    assert small_ae(max_iter=1).fit(blobs).reconstruction_loss_ == "mse"
+    assert small_ae(max_iter=1).fit(unit + 0.5).reconstruction_loss_ == "mse"
+    # Sparse input: the implicit zeros count as values.
+    sparse_neg = sp.csr_matrix(np.where(unit > 0.5, unit - 1, 0))
+    assert small_ae(max_iter=1).fit(sparse_neg).reconstruction_loss_ == "mse"
+    assert small_ae(max_iter=1).fit(sp.csr_matrix(unit)).reconstruction_loss_ == "bce"
+    assert small_ae(max_iter=1, loss="mse").fit(unit).reconstruction_loss_ == "mse"
+
+
+def test_score_is_squared_error_whatever_the_loss():
+    X = np.random.default_rng(0).random((80, 12)).astype(np.float32)
+    for loss in ("bce", "mse"):
+        ae = small_ae(max_iter=2, loss=loss).fit(X)
+        recon = ae.inverse_transform(ae.transform(X))
+        assert ae.score(X) == pytest.approx(-np.mean((recon - X) ** 2), rel=1e-5)
 
 
 def test_early_stopping_records_validation_and_stops(blobs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -150,3 +151,55 @@ def test_adam_is_fused_when_available_and_falls_back_otherwise(monkeypatch):
     monkeypatch.setattr(torch.optim, "Adam", no_fused_adam)
     optimizer = _training.make_adam(params, TrainingConfig(learning_rate_init=0.5))
     assert not optimizer.defaults.get("fused") and optimizer.defaults["lr"] == 0.5
+
+
+def test_cosine_schedule_anneals_per_step_to_zero():
+    from skae._training import make_schedule
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    schedule = make_schedule(
+        optimizer, TrainingConfig(learning_rate="cosine", max_iter=4), 5
+    )
+    rates = []
+    for _ in range(20):  # 4 epochs of 5 steps
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(0.1)
+    assert rates[10] == pytest.approx(0.05)  # half-way: half the rate
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_constant_schedule_keeps_the_rate_and_unknown_names_fail():
+    from skae._training import make_schedule
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = make_schedule(optimizer, TrainingConfig(learning_rate="constant"), 5)
+    for _ in range(7):
+        optimizer.step()
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] == 0.1
+    with pytest.raises(ValueError, match="Unknown learning_rate schedule 'step'"):
+        make_schedule(optimizer, TrainingConfig(learning_rate="step"), 5)
+
+
+def test_scheduled_run_uses_its_whole_budget_without_validation():
+    # tol so large that a constant rate would stop after n_iter_no_change + 1
+    # epochs; the cosine schedule runs every epoch of its budget.
+    runs = {}
+    for schedule in ("constant", "cosine"):
+        net, source, _ = make_problem()
+        config = TrainingConfig(
+            batch_size=20,
+            max_iter=12,
+            n_iter_no_change=2,
+            tol=10.0,
+            learning_rate=schedule,
+        )
+        runs[schedule] = train(
+            net, source, Objective(), config, torch.Generator().manual_seed(0)
+        )
+    assert runs["constant"].n_iter == 4 and runs["constant"].stop_reason == "converged"
+    assert runs["cosine"].n_iter == 12 and runs["cosine"].stop_reason == "converged"

@@ -26,7 +26,7 @@ import skae
 from .methods import METHODS, SKAE_VARIANTS, Embedding
 
 # Bump when the measurement itself changes, so old cached cells are not reused.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: cosine schedule and loss="auto" by default
 
 
 @dataclass(frozen=True)

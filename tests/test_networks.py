@@ -1,0 +1,33 @@
+"""Network builders: data-dependent initialisation of the decoder output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from skae._networks import build_conv, build_dense, init_output_bias
+
+
+@pytest.mark.parametrize("output", [None, "logistic"])
+def test_vanilla_decoder_starts_at_the_feature_means(output):
+    torch.manual_seed(0)
+    net = build_dense(6, 2, (), "relu", output_activation=output)
+    means = torch.tensor([0.0, 0.1, 0.25, 0.5, 0.9, 1.0])
+    init_output_bias(net, means)
+    # A zero code reaches the output through the bias alone.
+    decoded = net.decoder(torch.zeros(1, 2))[0]
+    # Means of exactly 0 or 1 are clipped before the logit (finite bias).
+    expected = means.clamp(1e-4, 1 - 1e-4) if output else means
+    torch.testing.assert_close(decoded, expected, atol=1e-6, rtol=1e-5)
+    assert torch.isfinite(net.decoder[-2].bias).all()
+
+
+def test_conv_decoder_bias_is_the_channel_mean():
+    torch.manual_seed(0)
+    net = build_conv((2, 4, 4), 3, (4,), "relu", output_activation="logistic")
+    means = torch.cat([torch.full((16,), 0.2), torch.full((16,), 0.6)])
+    init_output_bias(net, means)
+    deconv = [m for m in net.decoder if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+    torch.testing.assert_close(
+        torch.sigmoid(deconv.bias), torch.tensor([0.2, 0.6]), atol=1e-6, rtol=1e-5
+    )
