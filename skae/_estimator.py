@@ -147,9 +147,9 @@ class AutoencoderTransformer(
         cross-entropy) adds a sigmoid to the decoder output and requires
         inputs in [0, 1]; ``"auto"`` takes ``"bce"`` when every value of X
         lies in [0, 1] (pixel intensities, min-max scaled features) and
-        ``"mse"`` otherwise. With the default budget on 10,000 MNIST digits,
-        BCE gave both better codes (5-NN 0.957 against 0.951) and a lower
-        test squared error (0.0085 against 0.0101) than MSE.
+        ``"mse"`` otherwise: with the default training budget, BCE gave MNIST
+        codes with better neighbourhoods and a lower test squared error than
+        MSE (``benchmarks/training_ablation.py``).
         :meth:`score` is the squared error either way, so models trained
         with either loss compare directly.
 
@@ -185,9 +185,8 @@ class AutoencoderTransformer(
     learning_rate_init : float, default=3e-3
         Adam's peak learning rate, where the schedule starts. Higher than
         :class:`~sklearn.neural_network.MLPRegressor`'s 1e-3 because the
-        cosine schedule averages half of it: on 10,000 MNIST digits trained
-        for 800 steps, 3e-3 gave a 5-NN accuracy of 0.947 against 0.932 for
-        1e-3 (5e-3: 0.946).
+        cosine schedule averages half of it; 3e-3 gave better codes than
+        1e-3 or 5e-3 in ``benchmarks/training_ablation.py``.
 
     learning_rate : {"cosine", "constant"}, default="cosine"
         Learning-rate schedule. ``"cosine"`` anneals the rate from
