@@ -25,7 +25,7 @@ from ._corruption import NOISE_KINDS, corrupt
 from ._data import RowSource, map_batches, resolve_device
 from ._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
 from ._objectives import Objective
-from ._training import SCHEDULES, TrainingConfig, train
+from ._training import SCHEDULES, TrainingConfig, steps_per_epoch, train
 
 # Rows per inference batch: large enough to keep the BLAS busy, small enough
 # that transform's extra memory is a few MB whatever the size of X.
@@ -437,7 +437,9 @@ class AutoencoderTransformer(
 
     def _fit(self, X) -> None:
         X = self._validate_input(X, reset=True)
-        loss = self._resolve_loss(X)
+        # One scan of X serves both the loss choice and the noise clip.
+        value_range = _value_range(X)
+        loss = self._resolve_loss(value_range)
         n_features = X.shape[1]
         self._check_noise_level()
         if (
@@ -464,7 +466,7 @@ class AutoencoderTransformer(
         if self.early_stopping:
             source, val_source = self._split_validation(source, shuffle_gen)
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        clip = self._noise_clip(X, loss)
+        clip = self._noise_clip(value_range, loss)
         max_iter = self._resolve_max_iter(source.n_samples)
         result = train(
             net,
@@ -508,9 +510,9 @@ class AutoencoderTransformer(
                 f"noise={self.noise!r} and must be in [0, 1]."
             )
 
-    def _resolve_loss(self, X) -> str:
-        """``loss``, with ``"auto"`` made concrete for the data X."""
-        low, high = _value_range(X)
+    def _resolve_loss(self, value_range: tuple[float, float]) -> str:
+        """``loss``, with ``"auto"`` made concrete for data spanning ``value_range``."""
+        low, high = value_range
         in_unit_range = low >= 0 and high <= 1
         if self.loss == "auto":
             return "bce" if in_unit_range else "mse"
@@ -527,13 +529,14 @@ class AutoencoderTransformer(
         """``max_iter``, with ``"auto"`` sized from an optimiser-step budget."""
         if self.max_iter != "auto":
             return int(self.max_iter)
-        steps_per_epoch = math.ceil(n_samples / min(self.batch_size, n_samples))
-        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch)
+        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch(n_samples, self.batch_size))
         return min(max(epochs, _AUTO_MIN_EPOCHS), _AUTO_MAX_EPOCHS)
 
-    def _noise_clip(self, X, loss: str) -> tuple[float, float] | None:
+    def _noise_clip(
+        self, value_range: tuple[float, float], loss: str
+    ) -> tuple[float, float] | None:
         if self.noise == "salt_pepper":
-            return float(X.min()), float(X.max())
+            return value_range
         return (0.0, 1.0) if loss == "bce" else None
 
     def _build_network(self, n_features: int, seed: int, loss: str):

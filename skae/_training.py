@@ -43,6 +43,11 @@ class TrainingConfig:
 SCHEDULES = ("cosine", "constant")
 
 
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    """Optimiser steps in one pass over ``n_samples`` rows (batches clipped to n)."""
+    return math.ceil(n_samples / min(batch_size, n_samples))
+
+
 def make_schedule(
     optimizer: torch.optim.Optimizer, config: TrainingConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
@@ -247,7 +252,7 @@ def train(
     optimizer = make_adam(list(net.parameters()), config)
     n = train_source.n_samples
     batch_size = min(config.batch_size, n)
-    schedule = make_schedule(optimizer, config, math.ceil(n / batch_size))
+    schedule = make_schedule(optimizer, config, steps_per_epoch(n, batch_size))
     # With a schedule, the run length is the budget and the loss flattens by
     # design only at its end, so the no-improvement rule watches the training
     # loss only at a constant rate (validation, when given, is always watched).
