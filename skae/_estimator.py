@@ -37,6 +37,10 @@ _MODULE_ATTRS = ("encoder_", "decoder_")
 _AUTO_STEPS = 5000
 _AUTO_MIN_EPOCHS = 10
 _AUTO_MAX_EPOCHS = 1000
+# sparsity_weight="auto", per penalty. The two penalties have different
+# scales: the scale-free L1 ratio moves by O(1) as codes sparsify, so a small
+# weight already sparsifies strongly (measured in tests/test_variants.py).
+_AUTO_SPARSITY_WEIGHT = {"l1": 0.0015, "kl": 0.1}
 
 
 def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
@@ -154,14 +158,18 @@ class AutoencoderTransformer(
         with either loss compare directly.
 
     sparsity : {"l1", "kl"}, default=None
-        Sparsity penalty on the code. ``"l1"``: mean absolute code value.
+        Sparsity penalty on the code. ``"l1"``: each code's L1 norm divided
+        by its L2 norm and by ``sqrt(n_components)`` (a scale-free L1, which
+        the encoder cannot lower by merely shrinking its codes).
         ``"kl"``: sigmoid codes and the mean over units of
         KL(``sparsity_target`` || mean activation of the unit).
 
-    sparsity_weight : float, default=0.1
-        Weight of the sparsity penalty in the training objective. Both
-        penalties are averaged over code units, so 0.1 corresponds to the
-        classic weight of about 3 on a KL penalty summed over 32 units.
+    sparsity_weight : float or "auto", default="auto"
+        Weight of the sparsity penalty in the training objective. ``"auto"``
+        is 0.0015 for ``"l1"`` and 0.1 for ``"kl"``. The KL penalty is
+        averaged over code units, so 0.1 corresponds to the classic weight of
+        about 3 on a KL penalty summed over 32 units. Larger weights give
+        sparser codes with poorer neighbourhoods and reconstructions.
 
     sparsity_target : float, default=0.05
         Target mean activation of each code unit for ``sparsity="kl"``.
@@ -332,7 +340,10 @@ class AutoencoderTransformer(
         "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions({"auto", "mse", "bce"})],
         "sparsity": [StrOptions({"l1", "kl"}), None],
-        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_weight": [
+            Interval(Real, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
         "noise": [StrOptions(set(NOISE_KINDS)), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
@@ -362,7 +373,7 @@ class AutoencoderTransformer(
         activation="relu",
         loss="auto",
         sparsity=None,
-        sparsity_weight=0.1,
+        sparsity_weight="auto",
         sparsity_target=0.05,
         noise=None,
         noise_level=0.2,
@@ -471,7 +482,9 @@ class AutoencoderTransformer(
         result = train(
             net,
             source,
-            Objective(loss, self.sparsity, self.sparsity_weight, self.sparsity_target),
+            Objective(
+                loss, self.sparsity, self._sparsity_weight(), self.sparsity_target
+            ),
             self._training_config(max_iter),
             shuffle_gen,
             corrupt=lambda batch: corrupt(
@@ -509,6 +522,11 @@ class AutoencoderTransformer(
                 f"noise_level={self.noise_level} is a probability for "
                 f"noise={self.noise!r} and must be in [0, 1]."
             )
+
+    def _sparsity_weight(self) -> float:
+        if self.sparsity_weight != "auto":
+            return float(self.sparsity_weight)
+        return _AUTO_SPARSITY_WEIGHT.get(self.sparsity, 0.0)
 
     def _resolve_loss(self, value_range: tuple[float, float]) -> str:
         """``loss``, with ``"auto"`` made concrete for data spanning ``value_range``."""

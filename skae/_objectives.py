@@ -6,6 +6,7 @@ training loop or the estimator.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,8 +33,19 @@ def reconstruction_loss(
 
 
 def l1_penalty(code: torch.Tensor) -> torch.Tensor:
-    """Mean absolute code activation (averaged over samples and units)."""
-    return code.abs().mean()
+    """Scale-free L1: each code's L1 norm over its L2 norm, averaged.
+
+    Divided by ``sqrt(n_components)`` so it lies in
+    ``[1 / sqrt(n_components), 1]``: 1 when every unit is equally active, the
+    lower end when one unit carries the code (0 for an all-zero code). A plain mean ``|code|`` can be driven down by shrinking every
+    code and letting the decoder's weights grow to compensate; that shrinks
+    the codes without making them sparse and, on MNIST, cost far more
+    neighbour accuracy and reconstruction for the same sparsity (Hoyer's
+    measure) than this ratio, which only fewer active units can lower.
+    """
+    l1 = code.abs().sum(dim=1)
+    l2 = code.norm(dim=1)
+    return (l1 / (l2 + _EPS)).mean() / math.sqrt(code.shape[1])
 
 
 def kl_penalty(code: torch.Tensor, target: float) -> torch.Tensor:
