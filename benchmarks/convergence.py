@@ -111,7 +111,6 @@ def _warm_up_torch() -> None:
 
 
 def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
-    _warm_up_torch()
     model = AutoencoderTransformer(n_components=dim, random_state=seed, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -184,6 +183,8 @@ def main(argv=None) -> int:
         (r["dataset"], r["method"], r["dim"], r["n_train"], r["n_test"], r["seed"])
         for r in results["rows"]
     }
+    if any(m in SETTINGS for m in args.methods):
+        _warm_up_torch()  # once per process: the lazy imports happen only once
     for dataset in args.datasets:
         X_train, y_train, X_test, y_test = _load(dataset, args.n_train, args.n_test)
         for dim in args.dims:
