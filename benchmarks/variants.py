@@ -27,7 +27,7 @@ from skae.datasets import fetch_mnist
 VARIANTS = {
     "vanilla": dict(hidden_layer_sizes=()),
     "deep": dict(hidden_layer_sizes=(256, 128)),
-    "conv": dict(architecture="conv", conv_channels=(16, 32)),
+    "conv": dict(architecture="conv", conv_channels=(16, 32), hidden_layer_sizes=()),
     "sparse (l1)": dict(hidden_layer_sizes=(256, 128), sparsity="l1"),
     "sparse (kl)": dict(hidden_layer_sizes=(256, 128), sparsity="kl"),
     "denoising (masking 0.3)": dict(

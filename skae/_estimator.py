@@ -127,8 +127,13 @@ class AutoencoderTransformer(
         reshaped to ``image_shape``.
 
     hidden_layer_sizes : int or tuple of int, default=(256, 128)
-        Encoder hidden widths for ``architecture="dense"``; the decoder
-        mirrors them. ``()`` gives the vanilla single-layer autoencoder.
+        Widths of the encoder's fully connected hidden layers; the decoder
+        mirrors them. For ``architecture="dense"`` they follow the input,
+        and ``()`` gives the vanilla single-layer autoencoder. For
+        ``architecture="conv"`` they lie between the flattened convolutional
+        features and the code; ``()`` maps the features to the code with one
+        linear layer, which at 2-D leaves the decoder too little to rebuild
+        the features from.
 
     conv_channels : int or tuple of int, default=(16, 32)
         Encoder channel widths for ``architecture="conv"``, one stride-2
@@ -248,6 +253,16 @@ class AutoencoderTransformer(
         the CPU. The fitted modules stay on this device; a pickled model
         always loads onto the CPU.
 
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs training's forward pass in bfloat16 through
+        :func:`torch.autocast` (mixed precision); weights, Adam's state, the
+        losses, :meth:`transform` and :meth:`inverse_transform` stay float32.
+        It pays where the device multiplies bfloat16 in hardware (recent GPUs;
+        CPUs with AMX). On MNIST it reached the same 5-NN accuracy as float32
+        (0.9749 against 0.9745 at 32-D, 60,000 images), but on a shared
+        2-core CPU with AMX the full fit was not faster (872 s against 566 s
+        in the same run), so it is not the default.
+
     Attributes
     ----------
     encoder_ : torch.nn.Module
@@ -360,6 +375,7 @@ class AutoencoderTransformer(
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str],
+        "precision": [StrOptions({"float32", "bfloat16"})],
     }
 
     def __init__(
@@ -390,6 +406,7 @@ class AutoencoderTransformer(
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -416,6 +433,7 @@ class AutoencoderTransformer(
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -479,13 +497,14 @@ class AutoencoderTransformer(
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         clip = self._noise_clip(value_range, loss)
         max_iter = self._resolve_max_iter(source.n_samples)
+        low_precision = torch.bfloat16 if self.precision == "bfloat16" else None
         result = train(
             net,
             source,
             Objective(
                 loss, self.sparsity, self._sparsity_weight(), self.sparsity_target
             ),
-            self._training_config(max_iter),
+            self._training_config(max_iter, low_precision),
             shuffle_gen,
             corrupt=lambda batch: corrupt(
                 batch, self.noise, self.noise_level, noise_gen, clip
@@ -560,6 +579,9 @@ class AutoencoderTransformer(
     def _build_network(self, n_features: int, seed: int, loss: str):
         code_act = "logistic" if self.sparsity == "kl" else None
         out_act = "logistic" if loss == "bce" else None
+        hidden = _positive_int_tuple(
+            self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
+        )
         # Seed the initialisation without disturbing the caller's global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -575,11 +597,9 @@ class AutoencoderTransformer(
                     self.activation,
                     code_act,
                     out_act,
+                    hidden,
                 )
                 return net, shape
-            hidden = _positive_int_tuple(
-                self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
-            )
             net = build_dense(
                 n_features,
                 self.n_components,
@@ -603,7 +623,9 @@ class AutoencoderTransformer(
         order = torch.randperm(n, generator=generator)
         return source.subset(order[n_val:]), source.subset(order[:n_val])
 
-    def _training_config(self, max_iter: int) -> TrainingConfig:
+    def _training_config(
+        self, max_iter: int, low_precision: torch.dtype | None
+    ) -> TrainingConfig:
         return TrainingConfig(
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
@@ -614,6 +636,7 @@ class AutoencoderTransformer(
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             verbose=int(self.verbose),
+            autocast_dtype=low_precision,
         )
 
     def _set_history(self, result) -> None:

@@ -128,13 +128,15 @@ def build_conv(
     activation: str,
     code_activation: str | None = None,
     output_activation: str | None = None,
+    hidden_layer_sizes: Sequence[int] = (),
 ) -> Autoencoder:
     """Build a convolutional autoencoder for flattened images.
 
     The encoder halves the spatial size with each stride-2 convolution, then
-    a linear layer maps the feature map to the code. The decoder mirrors it
-    with transposed convolutions whose ``output_padding`` is chosen per layer
-    so that the output has exactly ``image_shape``, odd sizes included.
+    fully connected layers through ``hidden_layer_sizes`` map the flattened
+    feature map to the code. The decoder mirrors it with transposed
+    convolutions whose ``output_padding`` is chosen per layer so that the
+    output has exactly ``image_shape``, odd sizes included.
 
     Parameters
     ----------
@@ -146,6 +148,11 @@ def build_conv(
         Output channels of each encoder convolution.
     activation, code_activation, output_activation : str or None
         As in :func:`build_dense`.
+    hidden_layer_sizes : sequence of int, default=()
+        Widths of the fully connected layers between the flattened feature
+        map and the code, mirrored in the decoder. Without one, a 2-unit code
+        is a linear projection of the feature map and the decoder must
+        rebuild every feature from two numbers through a single ReLU layer.
 
     Returns
     -------
@@ -159,11 +166,12 @@ def build_conv(
     for (c_in, _, _), (c_out, _, _) in pairwise(shapes):
         encoder_layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)]
         encoder_layers.append(_act(activation))
-    encoder_layers += [nn.Flatten(), nn.Linear(flat, n_components)]
+    dense_sizes = [flat, *hidden_layer_sizes, n_components]
+    encoder_layers += [nn.Flatten(), *_mlp(dense_sizes, activation)]
     encoder_layers += _code_layer(code_activation)
 
     decoder_layers: list[nn.Module] = [
-        nn.Linear(n_components, flat),
+        *_mlp(dense_sizes[::-1], activation),
         _act(activation),
         nn.Unflatten(1, shapes[-1]),
     ]

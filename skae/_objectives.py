@@ -37,8 +37,9 @@ def l1_penalty(code: torch.Tensor) -> torch.Tensor:
 
     Divided by ``sqrt(n_components)`` so it lies in
     ``[1 / sqrt(n_components), 1]``: 1 when every unit is equally active, the
-    lower end when one unit carries the code (0 for an all-zero code). A plain mean ``|code|`` can be driven down by shrinking every
-    code and letting the decoder's weights grow to compensate; that shrinks
+    lower end when one unit carries the code (0 for an all-zero code). A
+    plain mean ``|code|`` can be driven down by shrinking every code and
+    letting the decoder's weights grow to compensate; that shrinks
     the codes without making them sparse and, on MNIST, cost far more
     neighbour accuracy and reconstruction for the same sparsity (Hoyer's
     measure) than this ratio, which only fewer active units can lower.

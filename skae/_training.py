@@ -38,6 +38,7 @@ class TrainingConfig:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
+    autocast_dtype: torch.dtype | None = None
 
 
 SCHEDULES = ("cosine", "constant")
@@ -143,17 +144,30 @@ def _run_epoch(
     order: torch.Tensor,
     batch_size: int,
     schedule: torch.optim.lr_scheduler.LRScheduler,
+    low_precision: torch.dtype | None = None,
 ) -> tuple[float, float]:
-    """One pass over ``source`` in ``order``; mean (reconstruction, penalty)."""
+    """One pass over ``source`` in ``order``; mean (reconstruction, penalty).
+
+    With ``low_precision``, the forward pass runs under :func:`torch.autocast`
+    and the objective is computed in float32 from its upcast outputs, so that
+    means over thousands of pixels (and the KL penalty's unit means) are not
+    rounded to bfloat16's 8-bit mantissa.
+    """
     net.train()
+    autocast = torch.autocast(
+        source.device.type,
+        dtype=low_precision or torch.bfloat16,
+        enabled=low_precision is not None,
+    )
     # Accumulate on the device and read back once per epoch: a .item() per
     # batch would synchronise a GPU on every step.
     sums = torch.zeros(2, device=source.device)
     for start in range(0, source.n_samples, batch_size):
         index = order[start : start + batch_size]
         clean = source.take(index)
-        code, output = net(corrupt(clean))
-        recon, penalty = objective(code, output, clean)
+        with autocast:
+            code, output = net(corrupt(clean))
+        recon, penalty = objective(code.float(), output.float(), clean)
         optimizer.zero_grad(set_to_none=True)
         (recon + penalty).backward()
         optimizer.step()
@@ -278,6 +292,7 @@ def train(
                 order,
                 batch_size,
                 schedule,
+                config.autocast_dtype,
             )
             record = {
                 "loss": recon + penalty,

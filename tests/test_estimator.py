@@ -276,6 +276,19 @@ def test_score_is_squared_error_whatever_the_loss():
         assert ae.score(X) == pytest.approx(-np.mean((recon - X) ** 2), rel=1e-5)
 
 
+def test_bfloat16_training_keeps_float32_weights_and_quality(mnist_small):
+    X_train, _, X_test, _ = mnist_small
+    params = dict(n_components=16, hidden_layer_sizes=(64,), max_iter=5, batch_size=64)
+    fp32 = small_ae(**params, precision="float32").fit(X_train)
+    bf16 = small_ae(**params, precision="bfloat16").fit(X_train)
+    assert all(p.dtype == torch.float32 for p in bf16.encoder_.parameters())
+    assert bf16.transform(X_test).dtype == np.float32
+    # Same seed, same batches: only the rounding of the forward pass differs,
+    # so the two models learn about as much.
+    assert bf16.score(X_test) == pytest.approx(fp32.score(X_test), rel=0.05)
+    assert not np.array_equal(bf16.transform(X_test), fp32.transform(X_test))
+
+
 def test_early_stopping_records_validation_and_stops(blobs):
     ae = small_ae(
         early_stopping=True,

@@ -1,4 +1,4 @@
-"""Network builders: data-dependent initialisation of the decoder output."""
+"""Network builders: layer layout and data-dependent initialisation."""
 
 from __future__ import annotations
 
@@ -31,3 +31,22 @@ def test_conv_decoder_bias_is_the_channel_mean():
     torch.testing.assert_close(
         torch.sigmoid(deconv.bias), torch.tensor([0.2, 0.6]), atol=1e-6, rtol=1e-5
     )
+
+
+def test_conv_hidden_layers_sit_between_features_and_code():
+    net = build_conv((1, 8, 8), 2, (4,), "relu", hidden_layer_sizes=(16, 8))
+    # One stride-2 convolution: 4 channels of 4x4 = 64 features.
+    linear = [m for m in net.encoder if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [
+        (64, 16),
+        (16, 8),
+        (8, 2),
+    ]
+    linear = [m for m in net.decoder if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [
+        (2, 8),
+        (8, 16),
+        (16, 64),
+    ]
+    code, output = net(torch.rand(5, 64))
+    assert code.shape == (5, 2) and output.shape == (5, 64)

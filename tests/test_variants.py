@@ -365,7 +365,9 @@ def test_l1_sparse_codes_keep_neighbourhoods(mnist_small, plain_model):
 def test_conv_beats_dense_of_similar_size(digits_2k):
     X_train, X_test = digits_2k
     params = {**MECHANISM, "max_iter": 5}
-    conv = AutoencoderTransformer(**params, architecture="conv").fit(X_train)
+    conv = AutoencoderTransformer(
+        **{**params, "hidden_layer_sizes": ()}, architecture="conv"
+    ).fit(X_train)
     dense = AutoencoderTransformer(**{**params, "hidden_layer_sizes": (64,)}).fit(
         X_train
     )
