@@ -20,6 +20,7 @@ timed fit.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -79,20 +80,22 @@ def run_pca(X_train, X_test, dim, seed) -> dict:
     }
 
 
-_UMAP_WARM: list[bool] = []
+@functools.cache
+def _warm_up_umap() -> None:
+    """Compile umap-learn's numba kernels (NN-descent paths need > 4096 rows;
+    unseeded, so its parallel ones) on throwaway data, once per process, so
+    that the timed fit measures the work, not the JIT."""
+    import umap
+
+    warm = np.random.default_rng(0).random((5000, 30)).astype(np.float32)
+    umap.UMAP(n_epochs=5).fit(warm).transform(warm[:200])
 
 
 def run_umap(X_train, X_test, dim, seed) -> dict:
     import numba
     import umap
 
-    if not _UMAP_WARM:
-        # Compile umap-learn's numba kernels (NN-descent paths need > 4096
-        # rows; unseeded, so its parallel ones) on throwaway data, once per
-        # process, so that the timed fit measures the work, not the JIT.
-        warm = np.random.default_rng(0).random((5000, 30)).astype(np.float32)
-        umap.UMAP(n_epochs=5).fit(warm).transform(warm[:200])
-        _UMAP_WARM.append(True)
+    _warm_up_umap()
     model = umap.UMAP(n_components=dim)
     Z_train, fit_s = _timed(model.fit_transform, X_train)
     Z_test, transform_s = _timed(model.transform, X_test)

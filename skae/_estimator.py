@@ -502,14 +502,13 @@ class AutoencoderTransformer(
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         clip = self._noise_clip(value_range, loss)
         max_iter = self._resolve_max_iter(source.n_samples)
-        low_precision = torch.bfloat16 if self.precision == "bfloat16" else None
         result = train(
             net,
             source,
             Objective(
                 loss, self.sparsity, self._sparsity_weight(), self.sparsity_target
             ),
-            self._training_config(max_iter, low_precision),
+            self._training_config(max_iter),
             shuffle_gen,
             corrupt=lambda batch: corrupt(
                 batch, self.noise, self.noise_level, noise_gen, clip
@@ -628,9 +627,7 @@ class AutoencoderTransformer(
         order = torch.randperm(n, generator=generator)
         return source.subset(order[n_val:]), source.subset(order[:n_val])
 
-    def _training_config(
-        self, max_iter: int, low_precision: torch.dtype | None
-    ) -> TrainingConfig:
+    def _training_config(self, max_iter: int) -> TrainingConfig:
         return TrainingConfig(
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
@@ -641,7 +638,7 @@ class AutoencoderTransformer(
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             verbose=int(self.verbose),
-            autocast_dtype=low_precision,
+            autocast_dtype=torch.bfloat16 if self.precision == "bfloat16" else None,
         )
 
     def _set_history(self, result) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -144,20 +145,20 @@ def _run_epoch(
     order: torch.Tensor,
     batch_size: int,
     schedule: torch.optim.lr_scheduler.LRScheduler,
-    low_precision: torch.dtype | None = None,
+    autocast_dtype: torch.dtype | None = None,
 ) -> tuple[float, float]:
     """One pass over ``source`` in ``order``; mean (reconstruction, penalty).
 
-    With ``low_precision``, the forward pass runs under :func:`torch.autocast`
+    With ``autocast_dtype``, the forward pass runs under :func:`torch.autocast`
     and the objective is computed in float32 from its upcast outputs, so that
     means over thousands of pixels (and the KL penalty's unit means) are not
     rounded to bfloat16's 8-bit mantissa.
     """
     net.train()
-    autocast = torch.autocast(
-        source.device.type,
-        dtype=low_precision or torch.bfloat16,
-        enabled=low_precision is not None,
+    autocast = (
+        torch.autocast(source.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else nullcontext()
     )
     # Accumulate on the device and read back once per epoch: a .item() per
     # batch would synchronise a GPU on every step.
