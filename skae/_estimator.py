@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._corruption import NOISE_KINDS, corrupt
 from ._data import RowSource, map_batches, resolve_device
+from ._neighbors import EdgeSampler, NeighborTerm, edge_curve, fuzzy_graph
 from ._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
 from ._objectives import Objective
 from ._training import SCHEDULES, TrainingConfig, steps_per_epoch, train
@@ -44,6 +45,10 @@ _AUTO_MAX_EPOCHS = 1000
 # against the plain model's 0.883; 0.02 lost 0.04 and 0.1 lost 0.17
 # (tests/test_variants.py).
 _AUTO_SPARSITY_WEIGHT = {"l1": 0.0015, "kl": 0.01}
+# neighbor_weight multiplies UMAP's per-pair cross-entropy by this, so that
+# neighbor_weight=1.0 is the recommended setting for 2-D maps (see the
+# parameter's docstring and benchmarks/neighbors.py).
+_NEIGHBOR_SCALE = 1.0
 
 
 def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
@@ -194,6 +199,21 @@ class AutoencoderTransformer(
         is masked to 0 (``"masking"``) or set to the data minimum or maximum
         (``"salt_pepper"``).
 
+    neighbor_weight : float, default=0.0
+        Weight of the neighbour-graph term: UMAP's fuzzy k-nearest-neighbour
+        graph of the training rows (built once per fit with umap-learn) is
+        sampled edge by edge, and the cross-entropy between it and the codes
+        of the sampled pairs is added to the reconstruction loss, as in
+        Parametric UMAP with an autoencoder loss. Each step then reconstructs
+        the heads of ``batch_size`` sampled edges. ``1.0`` is the
+        recommended setting for 2-D maps; 0 disables the term (no graph is
+        built). ``transform`` stays one encoder pass, and the graph is not
+        kept in the fitted model.
+
+    n_neighbors : int, default=15
+        Neighbourhood size of the graph (``neighbor_weight > 0`` only),
+        each row counting as its own first neighbour, as in UMAP.
+
     alpha : float, default=0.0
         L2 penalty (weight decay) passed to Adam.
 
@@ -289,11 +309,12 @@ class AutoencoderTransformer(
         The epoch budget used (``max_iter`` with ``"auto"`` resolved).
 
     loss_curve_ : list of float
-        Training objective (reconstruction plus penalty) per epoch.
+        Training objective (the sum of its terms in ``history_``) per epoch.
 
     history_ : dict of list of float
-        Per-epoch ``"loss"``, ``"reconstruction"``, ``"penalty"`` and, with
-        early stopping, ``"val_mse"``.
+        Per-epoch ``"loss"``, ``"reconstruction"``, ``"penalty"``, with
+        ``neighbor_weight > 0`` ``"neighbor"`` (the weighted graph term), and
+        with early stopping ``"val_mse"``.
 
     validation_scores_ : list of float or None
         Negative validation MSE per epoch (early stopping only).
@@ -367,6 +388,8 @@ class AutoencoderTransformer(
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
         "noise": [StrOptions(set(NOISE_KINDS)), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
+        "neighbor_weight": [Interval(Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(Integral, 2, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -398,6 +421,8 @@ class AutoencoderTransformer(
         sparsity_target=0.05,
         noise=None,
         noise_level=0.2,
+        neighbor_weight=0.0,
+        n_neighbors=15,
         alpha=0.0,
         batch_size=256,
         learning_rate_init=3e-3,
@@ -425,6 +450,8 @@ class AutoencoderTransformer(
         self.sparsity_target = sparsity_target
         self.noise = noise
         self.noise_level = noise_level
+        self.neighbor_weight = neighbor_weight
+        self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -498,7 +525,9 @@ class AutoencoderTransformer(
         val_source = None
         shuffle_gen = torch.Generator().manual_seed(seed)
         if self.early_stopping:
-            source, val_source = self._split_validation(source, shuffle_gen)
+            source, val_source, train_rows = self._split_validation(source, shuffle_gen)
+            X = X[train_rows.numpy()]
+        neighbors = self._neighbor_term(X, seed)
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         clip = self._noise_clip(value_range, loss)
         max_iter = self._resolve_max_iter(source.n_samples)
@@ -514,6 +543,7 @@ class AutoencoderTransformer(
                 batch, self.noise, self.noise_level, noise_gen, clip
             ),
             val_source=val_source,
+            neighbors=neighbors,
         )
         net.eval()
         self.encoder_, self.decoder_ = net.encoder, net.decoder
@@ -625,7 +655,20 @@ class AutoencoderTransformer(
                 "fraction."
             )
         order = torch.randperm(n, generator=generator)
-        return source.subset(order[n_val:]), source.subset(order[:n_val])
+        train_rows = order[n_val:]
+        return source.subset(train_rows), source.subset(order[:n_val]), train_rows
+
+    def _neighbor_term(self, X, seed: int) -> NeighborTerm | None:
+        """The graph term over the training rows X, or None when it is off."""
+        if self.neighbor_weight == 0:
+            return None
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+        graph = fuzzy_graph(X, self.n_neighbors, seed + 2)
+        a, b = edge_curve()
+        return NeighborTerm(
+            EdgeSampler(graph), _NEIGHBOR_SCALE * self.neighbor_weight, a, b
+        )
 
     def _training_config(self, max_iter: int) -> TrainingConfig:
         return TrainingConfig(

@@ -12,7 +12,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -20,6 +20,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ._data import RowSource
+from ._neighbors import NeighborTerm
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class TrainingConfig:
 
 
 SCHEDULES = ("cosine", "constant")
+# The terms of the objective, each recorded per epoch in the history.
+TERMS = ("reconstruction", "penalty", "neighbor")
 
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:
@@ -136,23 +139,43 @@ def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
+def _row_batches(
+    n: int, batch_size: int, shuffle: bool, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, None]]:
+    """One epoch of row batches: slices of a (seeded) permutation."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size], None
+
+
+def _edge_batches(
+    neighbors: NeighborTerm, n: int, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of edge batches: as many steps, and heads, as a row epoch."""
+    for start in range(0, n, batch_size):
+        yield neighbors.sampler.sample(min(batch_size, n - start), generator)
+
+
 def _run_epoch(
     net: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     source: RowSource,
     objective: Callable,
     corrupt: Callable[[torch.Tensor], torch.Tensor],
-    order: torch.Tensor,
-    batch_size: int,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
     schedule: torch.optim.lr_scheduler.LRScheduler,
     autocast_dtype: torch.dtype | None = None,
-) -> tuple[float, float]:
-    """One pass over ``source`` in ``order``; mean (reconstruction, penalty).
+    neighbors: NeighborTerm | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """One pass over ``batches``; the mean of each term of the objective.
 
-    With ``autocast_dtype``, the forward pass runs under :func:`torch.autocast`
-    and the objective is computed in float32 from its upcast outputs, so that
-    means over thousands of pixels (and the KL penalty's unit means) are not
-    rounded to bfloat16's 8-bit mantissa.
+    Each batch is ``(rows, tails)``: the rows are reconstructed; with a
+    neighbour term they are the heads of sampled graph edges whose ``tails``
+    are encoded too. With ``autocast_dtype``, the forward pass runs under
+    :func:`torch.autocast` and the objective is computed in float32 from its
+    upcast outputs, so that means over thousands of pixels (and the KL
+    penalty's unit means) are not rounded to bfloat16's 8-bit mantissa.
     """
     net.train()
     autocast = (
@@ -162,20 +185,27 @@ def _run_epoch(
     )
     # Accumulate on the device and read back once per epoch: a .item() per
     # batch would synchronise a GPU on every step.
-    sums = torch.zeros(2, device=source.device)
-    for start in range(0, source.n_samples, batch_size):
-        index = order[start : start + batch_size]
+    sums = torch.zeros(len(TERMS), device=source.device)
+    n_rows = 0
+    for index, tails in batches:
         clean = source.take(index)
         with autocast:
             code, output = net(corrupt(clean))
+            tail_code = None if tails is None else net.encoder(source.take(tails))
         recon, penalty = objective(code.float(), output.float(), clean)
+        neighbor = (
+            torch.zeros_like(recon)
+            if neighbors is None
+            else neighbors(code.float(), tail_code.float(), generator)
+        )
+        terms = torch.stack([recon, penalty, neighbor])
         optimizer.zero_grad(set_to_none=True)
-        (recon + penalty).backward()
+        terms.sum().backward()
         optimizer.step()
         schedule.step()
-        sums += torch.stack([recon.detach(), penalty.detach()]) * len(index)
-    recon_mean, penalty_mean = (sums / source.n_samples).tolist()
-    return recon_mean, penalty_mean
+        sums += terms.detach() * len(index)
+        n_rows += len(index)
+    return dict(zip(TERMS, (sums / n_rows).tolist(), strict=True))
 
 
 def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:
@@ -209,9 +239,10 @@ def _annealed(losses: list[float], config: TrainingConfig) -> bool:
 
 def _report(epoch: int, config: TrainingConfig, record: dict, seconds: float) -> None:
     parts = [f"Epoch {epoch}/{config.max_iter}", f"loss={record['loss']:.6f}"]
-    if record["penalty"]:
-        parts.append(f"reconstruction={record['reconstruction']:.6f}")
-        parts.append(f"penalty={record['penalty']:.6f}")
+    # The terms are worth printing only when there is more than one.
+    extra = [t for t in TERMS[1:] if record.get(t)]
+    if extra:
+        parts += [f"{t}={record[t]:.6f}" for t in ("reconstruction", *extra)]
     if "val_mse" in record:
         parts.append(f"val_mse={record['val_mse']:.6f}")
     parts.append(f"({seconds:.2f}s)")
@@ -227,6 +258,7 @@ def train(
     corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
     val_source: RowSource | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    neighbors: NeighborTerm | None = None,
 ) -> TrainingResult:
     """Train ``net`` in place with Adam and return its history.
 
@@ -242,7 +274,7 @@ def train(
     config : TrainingConfig
         Optimisation settings.
     generator : torch.Generator
-        CPU generator for the per-epoch shuffling.
+        CPU generator for the per-epoch shuffling and the edge sampling.
     corrupt : callable
         Applied to each training batch before the forward pass (denoising);
         the loss always compares with the clean batch.
@@ -250,6 +282,10 @@ def train(
         Held-out rows; when given, early stopping monitors their clean MSE.
     on_epoch_end : callable or None
         Called as ``on_epoch_end(epoch, record)`` after each epoch.
+    neighbors : NeighborTerm or None
+        When given, each step reconstructs the heads of ``batch_size``
+        sampled graph edges and adds the neighbour term on their codes;
+        an epoch has as many steps as a pass over the rows.
 
     Returns
     -------
@@ -272,34 +308,33 @@ def train(
     # design only at its end, so the no-improvement rule watches the training
     # loss only at a constant rate (validation, when given, is always watched).
     watch_plateau = val_source is not None or config.learning_rate == "constant"
-    keys = ["loss", "reconstruction", "penalty"] + (["val_mse"] if val_source else [])
+    terms = [t for t in TERMS if t != "neighbor" or neighbors is not None]
+    keys = ["loss", *terms] + (["val_mse"] if val_source else [])
     result = TrainingResult(history={k: [] for k in keys})
     plateau = _Plateau(config.tol, config.n_iter_no_change)
     best_state = None
     for epoch in range(1, config.max_iter + 1):
         try:
             tic = time.perf_counter()
-            order = (
-                torch.randperm(n, generator=generator)
-                if config.shuffle
-                else torch.arange(n)
+            batches = (
+                _row_batches(n, batch_size, config.shuffle, generator)
+                if neighbors is None
+                else _edge_batches(neighbors, n, batch_size, generator)
             )
-            recon, penalty = _run_epoch(
+            means = _run_epoch(
                 net,
                 optimizer,
                 train_source,
                 objective,
                 corrupt,
-                order,
-                batch_size,
+                batches,
                 schedule,
                 config.autocast_dtype,
+                neighbors,
+                generator,
             )
-            record = {
-                "loss": recon + penalty,
-                "reconstruction": recon,
-                "penalty": penalty,
-            }
+            record = {"loss": sum(means.values())}
+            record.update((t, means[t]) for t in terms)
             if val_source is not None:
                 record["val_mse"] = validation_mse(net, val_source, batch_size)
         except KeyboardInterrupt:

@@ -33,6 +33,9 @@ ESTIMATORS = [
     AutoencoderTransformer(**FAST, hidden_layer_sizes=(4,), noise="masking"),
     AutoencoderTransformer(**FAST, **CONV),
     AutoencoderTransformer(
+        **FAST, hidden_layer_sizes=(4,), neighbor_weight=1.0, n_neighbors=5
+    ),
+    AutoencoderTransformer(
         **FAST, **CONV, sparsity="kl", noise="masking", early_stopping=True
     ),
 ]

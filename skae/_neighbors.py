@@ -1,0 +1,172 @@
+"""The neighbour-graph term: UMAP's fuzzy graph, sampled edges, cross-entropy.
+
+Reconstruction alone does not keep neighbourhoods in a 2-D code. Parametric
+UMAP (Sainburg, McInnes & Gentner 2021) adds UMAP's objective on the codes:
+edges of the fuzzy k-nearest-neighbour graph of the training rows should be
+short in the code space, random pairs long. The graph comes from umap-learn
+(its fuzzy simplicial set over pynndescent neighbours), built once per fit;
+this module samples its edges and scores the codes. It knows nothing about
+scikit-learn or the training loop.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+# As UMAP does, exact neighbours below this many rows: brute force is quick
+# there, and it spares the numba compilation of nearest-neighbour descent
+# (minutes on a 2-core machine, once per process).
+_EXACT_KNN_BELOW = 4096
+# UMAP's curve for min_dist=0.1, spread=1.0 (its defaults), from
+# umap.umap_.find_ab_params: a code distance d has edge probability
+# 1 / (1 + a * d**(2 * b)).
+_MIN_DIST, _SPREAD = 0.1, 1.0
+# Added to squared distances before the log, as UMAP's own gradient adds
+# 0.001, so that coinciding codes repel with a finite force.
+_DIST_EPS = 1e-3
+
+
+def fuzzy_graph(X, n_neighbors: int, seed: int) -> sp.coo_matrix:
+    """UMAP's symmetric fuzzy k-NN graph of the rows of ``X`` (Euclidean).
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Training rows.
+    n_neighbors : int
+        Neighbourhood size, each row counted as its own first neighbour (as
+        in UMAP).
+    seed : int
+        Seeds nearest-neighbour descent (used from ``_EXACT_KNN_BELOW`` rows).
+
+    Returns
+    -------
+    scipy.sparse.coo_matrix of shape (n_samples, n_samples)
+        Membership strengths in (0, 1]; no explicit zeros.
+
+    Raises
+    ------
+    ValueError
+        If X has fewer than 2 rows. An ``n_neighbors`` above the number of
+        rows is lowered to it with a warning, as UMAP does.
+    """
+    # umap-learn imports numba and compiles on first use: import it only when
+    # a model actually asks for the neighbour term.
+    from umap.umap_ import fuzzy_simplicial_set, nearest_neighbors
+
+    n_samples = X.shape[0]
+    if n_samples < 2:
+        raise ValueError(
+            "The neighbour term (neighbor_weight > 0) needs at least 2 training "
+            f"samples; got n_samples={n_samples}."
+        )
+    if n_neighbors > n_samples:
+        # UMAP's behaviour: a neighbourhood cannot hold more rows than exist.
+        warnings.warn(
+            f"n_neighbors={n_neighbors} exceeds the {n_samples} training samples; "
+            f"using n_neighbors={n_samples}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        n_neighbors = n_samples
+    random_state = np.random.RandomState(seed)
+    if n_samples < _EXACT_KNN_BELOW:
+        from sklearn.neighbors import NearestNeighbors
+
+        dists, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
+    else:
+        indices, dists, _ = nearest_neighbors(
+            X, n_neighbors, "euclidean", {}, False, random_state
+        )
+    graph, _, _ = fuzzy_simplicial_set(
+        X,
+        n_neighbors,
+        random_state,
+        "euclidean",
+        knn_indices=indices,
+        knn_dists=dists.astype(np.float32),
+    )
+    graph = graph.tocoo()
+    graph.eliminate_zeros()
+    return graph
+
+
+def edge_curve() -> tuple[float, float]:
+    """UMAP's ``(a, b)`` for its default ``min_dist`` and ``spread``."""
+    from umap.umap_ import find_ab_params
+
+    a, b = find_ab_params(_SPREAD, _MIN_DIST)
+    return float(a), float(b)
+
+
+class EdgeSampler:
+    """Draws graph edges with probability proportional to membership strength.
+
+    UMAP visits each edge a number of times proportional to its strength; a
+    minibatch trainer gets the same expectation by sampling edges with that
+    probability, through a binary search in the cumulative strengths.
+    """
+
+    def __init__(self, graph: sp.coo_matrix) -> None:
+        if graph.nnz == 0:
+            raise ValueError("The neighbour graph has no edges.")
+        self.head = torch.as_tensor(graph.row, dtype=torch.int64)
+        self.tail = torch.as_tensor(graph.col, dtype=torch.int64)
+        cdf = np.cumsum(graph.data, dtype=np.float64)
+        self._cdf = torch.as_tensor(cdf / cdf[-1])
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.head)
+
+    def sample(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` edges as (heads, tails): CPU int64 row indices."""
+        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        k = torch.searchsorted(self._cdf, u).clamp_(max=self.n_edges - 1)
+        return self.head[k], self.tail[k]
+
+
+@dataclass(frozen=True)
+class NeighborTerm:
+    """UMAP's cross-entropy between the graph and the codes of sampled edges.
+
+    Each sampled edge (head, tail) is a positive pair; each head is also
+    paired with ``negative_sample_rate`` tails of other edges in the batch,
+    drawn uniformly, as negatives (Parametric UMAP's scheme: no extra forward
+    passes). A pair at code distance ``d`` has probability
+    ``q = 1 / (1 + a d^(2b))``; positives cost ``-log q``, negatives
+    ``-log(1 - q)``, averaged over all pairs and multiplied by ``weight``.
+    """
+
+    sampler: EdgeSampler
+    weight: float
+    a: float
+    b: float
+    negative_sample_rate: int = 5
+
+    def __call__(
+        self, head_code: torch.Tensor, tail_code: torch.Tensor, generator
+    ) -> torch.Tensor:
+        n = head_code.shape[0]
+        picks = torch.randint(n, (n * self.negative_sample_rate,), generator=generator)
+        negative_tail = tail_code[picks.to(tail_code.device)]
+        negative_head = head_code.repeat(self.negative_sample_rate, 1)
+        positive = self._log_odds(head_code, tail_code)
+        negative = self._log_odds(negative_head, negative_tail)
+        # -log q = softplus(t) and -log(1 - q) = softplus(-t), with
+        # t = log(a d^(2b)): both stay finite for any distance.
+        total = F.softplus(positive).sum() + F.softplus(-negative).sum()
+        return self.weight * total / (n * (1 + self.negative_sample_rate))
+
+    def _log_odds(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``log(a d^(2b))`` for each row pair: the log-odds of *no* edge."""
+        squared = ((u - v) ** 2).sum(dim=1)
+        return np.log(self.a) + self.b * torch.log(squared + _DIST_EPS)

@@ -1,0 +1,172 @@
+"""The neighbour-graph term: graph, edge sampling, loss, and the estimator."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.neighbors import KNeighborsClassifier
+
+from skae import AutoencoderTransformer
+from skae._neighbors import EdgeSampler, NeighborTerm, edge_curve, fuzzy_graph
+
+# The estimator tests stop after a few epochs on purpose (speed).
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _clusters(n_per=40, n_features=6, seed=0):
+    """Three well-separated Gaussian clusters and their labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6.0, size=(3, n_features))
+    X = np.concatenate([c + rng.normal(size=(n_per, n_features)) for c in centres])
+    return X.astype(np.float32), np.repeat(np.arange(3), n_per)
+
+
+def test_fuzzy_graph_links_each_row_to_its_own_cluster():
+    X, labels = _clusters()
+    graph = fuzzy_graph(X, n_neighbors=10, seed=0)
+    assert graph.shape == (len(X), len(X))
+    dense = graph.toarray()
+    np.testing.assert_allclose(dense, dense.T)  # fuzzy union is symmetric
+    assert graph.data.min() > 0 and graph.data.max() <= 1
+    assert np.all(np.diag(dense) == 0)  # no self-loops
+    assert np.all((dense > 0).sum(axis=1) >= 9)  # 10 neighbours, self excluded
+    assert np.all(labels[graph.row] == labels[graph.col])
+
+
+def test_fuzzy_graph_accepts_sparse_rows():
+    X, _ = _clusters()
+    dense = fuzzy_graph(X, 10, seed=0).toarray()
+    from_sparse = fuzzy_graph(sp.csr_matrix(X), 10, seed=0).toarray()
+    np.testing.assert_allclose(from_sparse, dense, rtol=1e-4)
+
+
+def test_fuzzy_graph_clips_n_neighbors_and_needs_two_rows():
+    X, _ = _clusters(n_per=2)
+    with pytest.warns(UserWarning, match="using n_neighbors=6"):
+        graph = fuzzy_graph(X, 15, seed=0)
+    assert np.all((graph.toarray() > 0).sum(axis=1) == 5)  # every other row
+    with pytest.raises(ValueError, match="n_samples=1"):
+        fuzzy_graph(X[:1], 15, seed=0)
+
+
+def test_edge_sampler_draws_edges_in_proportion_to_their_strength():
+    graph = sp.coo_matrix(
+        (np.array([0.1, 0.3, 0.6]), (np.array([0, 1, 2]), np.array([1, 2, 0]))),
+        shape=(3, 3),
+    )
+    sampler = EdgeSampler(graph)
+    heads, tails = sampler.sample(60_000, torch.Generator().manual_seed(0))
+    freq = np.bincount(heads.numpy(), minlength=3) / 60_000
+    np.testing.assert_allclose(freq, [0.1, 0.3, 0.6], atol=0.01)
+    np.testing.assert_array_equal(tails.numpy(), (heads.numpy() + 1) % 3)
+    again, _ = sampler.sample(60_000, torch.Generator().manual_seed(0))
+    assert torch.equal(heads, again)
+
+
+def test_edge_sampler_rejects_an_empty_graph():
+    with pytest.raises(ValueError, match="no edges"):
+        EdgeSampler(sp.coo_matrix((3, 3)))
+
+
+def _term(weight=1.0):
+    graph = sp.coo_matrix((np.ones(1), ([0], [1])), shape=(2, 2))
+    return NeighborTerm(EdgeSampler(graph), weight, *edge_curve())
+
+
+def test_neighbor_term_prefers_close_edges_and_far_negatives():
+    term, gen = _term(), torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(1)
+    heads = torch.randn(64, 2, generator=rng) * 10
+    near = heads + 0.01 * torch.randn(64, 2, generator=rng)
+    far = torch.randn(64, 2, generator=rng) * 10
+    assert term(heads, near, gen) < term(heads, far, gen)
+    assert torch.isclose(
+        _term(3.0)(heads, near, torch.Generator().manual_seed(0)),
+        3 * term(heads, near, torch.Generator().manual_seed(0)),
+    )
+
+
+def test_neighbor_term_is_finite_when_codes_coincide():
+    code = torch.zeros(8, 2, requires_grad=True)
+    loss = _term()(code, code, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(code.grad).all()
+
+
+# ----------------------------------------------------------------- estimator
+FAST = dict(hidden_layer_sizes=(32,), max_iter=10, batch_size=64, random_state=0)
+
+
+def test_term_is_recorded_and_off_by_default():
+    X, _ = _clusters()
+    plain = AutoencoderTransformer(n_components=2, **FAST).fit(X)
+    assert "neighbor" not in plain.history_
+    ae = AutoencoderTransformer(n_components=2, neighbor_weight=1.0, **FAST).fit(X)
+    assert len(ae.history_["neighbor"]) == ae.n_iter_
+    total = np.add(ae.history_["reconstruction"], ae.history_["neighbor"])
+    np.testing.assert_allclose(ae.loss_curve_, total, rtol=1e-5)
+    assert ae.history_["neighbor"][-1] < ae.history_["neighbor"][0]
+
+
+def test_term_is_reproducible_and_pickles():
+    X, _ = _clusters()
+    ae = AutoencoderTransformer(n_components=2, neighbor_weight=1.0, **FAST)
+    first = ae.fit_transform(X)
+    np.testing.assert_array_equal(clone(ae).fit_transform(X), first)
+    restored = pickle.loads(pickle.dumps(ae))
+    np.testing.assert_array_equal(restored.transform(X), first)
+    assert not any(isinstance(v, NeighborTerm) for v in vars(restored).values())
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(architecture="conv", image_shape=(1, -1), conv_channels=(2, 3)),
+        dict(sparsity="l1", noise="masking"),
+        dict(early_stopping=True),
+    ],
+    ids=["conv", "sparse-denoising", "early-stopping"],
+)
+def test_term_combines_with_other_options(extra):
+    X, _ = _clusters()
+    ae = AutoencoderTransformer(
+        n_components=2, neighbor_weight=1.0, **{**FAST, **extra}
+    ).fit(X)
+    assert np.isfinite(ae.transform(X)).all()
+    assert ae.inverse_transform(ae.transform(X)).shape == X.shape
+
+
+def test_sparse_input_trains_with_the_term():
+    X, _ = _clusters()
+    dense = AutoencoderTransformer(n_components=2, neighbor_weight=1.0, **FAST)
+    sparse = clone(dense)
+    np.testing.assert_allclose(
+        sparse.fit_transform(sp.csr_matrix(X)), dense.fit_transform(X), atol=1e-4
+    )
+
+
+def test_too_few_rows_for_the_term_leave_a_fitted_model_intact():
+    X, _ = _clusters()
+    ae = AutoencoderTransformer(n_components=2, neighbor_weight=1.0, **FAST).fit(X)
+    codes = ae.transform(X)
+    with pytest.raises(ValueError, match="n_samples=1"):
+        ae.fit(X[:1])
+    np.testing.assert_array_equal(ae.transform(X), codes)
+
+
+@pytest.mark.slow
+def test_term_raises_2d_neighbour_accuracy_on_digits(mnist):
+    X_train, y_train, X_test, y_test = mnist
+    X_train, y_train = X_train[:3000], y_train[:3000]
+    X_test, y_test = X_test[:1000], y_test[:1000]
+    scores = {}
+    for weight in (0.0, 1.0):
+        ae = AutoencoderTransformer(
+            n_components=2, neighbor_weight=weight, max_iter=40, random_state=0
+        ).fit(X_train)
+        knn = KNeighborsClassifier(5).fit(ae.transform(X_train), y_train)
+        scores[weight] = knn.score(ae.transform(X_test), y_test)
+    assert scores[1.0] > scores[0.0] + 0.10, scores
