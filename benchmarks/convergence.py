@@ -1,20 +1,27 @@
-"""Default and recommended skae models against PCA and UMAP, full protocol.
+"""Default and recommended skae models against PCA, UMAP and t-SNE, full protocol.
 
 Fits each method on the first ``--n-train`` training images (all 60,000 by
 default), encodes the first ``--n-test`` test images (all 10,000), and scores
 the codes by 5-NN accuracy (``KNeighborsClassifier(5)`` fitted on the
-training codes). skae models are built with nothing but the settings listed
-in ``SETTINGS`` and ``random_state``: ``"skae default"`` is
+training codes) and by the trustworthiness of the test codes (5 neighbours).
+skae models are built with nothing but the settings listed in ``SETTINGS``
+and ``random_state``: ``"skae default"`` is
 ``AutoencoderTransformer(n_components=d, random_state=seed)``. Run::
 
     SKAE_DATA=../shared/data python benchmarks/convergence.py
+
+and for the 2-D maps of the neighbour-graph term::
+
+    SKAE_DATA=../shared/data python benchmarks/convergence.py --dims 2 \
+        --methods 'skae neighbors' 'skae default' UMAP t-SNE \
+        --out benchmarks/results/neighbors.json
 
 Every finished (dataset, method, dim) row is appended to ``--out`` at once,
 with every parameter of the estimator, so an interrupted run resumes where it
 stopped and any number can be recomputed from the file alone. UMAP is run as
 users run it: unseeded, so that umap-learn uses all cores (its row states the
 thread count); its numba compilation is done once, untimed, before the first
-timed fit.
+timed fit. t-SNE cannot embed new rows: it embeds train and test together.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import numpy as np
 import torch
 from reportkit import environment
 from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
@@ -48,8 +56,9 @@ SETTINGS: dict[str, dict] = {
     "skae sparse kl": {"sparsity": "kl"},
     "skae denoising": {"noise": "masking", "noise_level": 0.3},
     "skae conv": {"architecture": "conv"},
+    "skae neighbors": {"neighbor_weight": 1.0},
 }
-BASELINES = ("PCA", "UMAP")
+BASELINES = ("PCA", "UMAP", "t-SNE")
 
 
 def _load(dataset: str, n_train: int, n_test: int):
@@ -111,14 +120,16 @@ def run_umap(X_train, X_test, dim, seed) -> dict:
 
 
 def _warm_up_skae(X_train, dim, extra: dict) -> None:
-    """One untimed epoch on 512 rows with the same layer shapes: a process's
-    first steps import parts of torch lazily and let oneDNN generate its
-    kernels (tens of seconds here in bfloat16), one-time costs that would
-    otherwise be charged to the timed fit, as numba's are for UMAP."""
+    """One untimed epoch with the same layer shapes: a process's first steps
+    import parts of torch lazily and let oneDNN generate its kernels (tens of
+    seconds here in bfloat16), one-time costs that would otherwise be charged
+    to the timed fit, as numba's are for UMAP. With the neighbour term, on
+    4,096 rows, so that umap-learn's NN-descent is compiled as UMAP's is."""
     params = {**extra, "max_iter": 1}
+    n_rows = 4096 if extra.get("neighbor_weight") else 512
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        AutoencoderTransformer(n_components=dim, **params).fit(X_train[:512])
+        AutoencoderTransformer(n_components=dim, **params).fit(X_train[:n_rows])
 
 
 def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
@@ -162,11 +173,30 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
     return float(knn.score(Z_test, y_test))
 
 
+def run_tsne(X_train, X_test, dim, seed) -> dict:
+    """scikit-learn's Barnes-Hut t-SNE: it cannot embed new rows, so train
+    and test rows are embedded together (transductive, labels unused)."""
+    model = TSNE(n_components=dim, random_state=seed, init="pca", n_jobs=-1)
+    Z, fit_s = _timed(model.fit_transform, np.vstack([X_train, X_test]))
+    n = len(X_train)
+    return {
+        "Z": (Z[:n], Z[n:]),
+        "fit_s": fit_s,
+        "transform_s": None,
+        "test_mse": None,
+        "params": model.get_params(),
+        "threads": torch.get_num_threads(),
+        "note": "transductive: fitted on train and test rows together",
+    }
+
+
 def run_method(method: str, X_train, X_test, dim: int, seed: int) -> dict:
     if method == "PCA":
         return run_pca(X_train, X_test, dim, seed)
     if method == "UMAP":
         return run_umap(X_train, X_test, dim, seed)
+    if method == "t-SNE":
+        return run_tsne(X_train, X_test, dim, seed)
     return run_skae(X_train, X_test, dim, seed, SETTINGS[method])
 
 
@@ -213,6 +243,8 @@ def main(argv=None) -> int:
                     "n_test": len(X_test),
                     "seed": args.seed,
                     "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test),
+                    # Of the test codes, 5 neighbours (O(n_test^2) memory).
+                    "trustworthiness5": float(trustworthiness(X_test, Z_test)),
                     **out,
                 }
                 results["rows"].append(row)
@@ -220,6 +252,7 @@ def main(argv=None) -> int:
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
                 print(
                     f"{dataset} {method} dim={dim}: 5-NN {row['knn5_accuracy']:.4f}, "
+                    f"trustworthiness {row['trustworthiness5']:.4f}, "
                     f"fit {row['fit_s']:.1f}s",
                     flush=True,
                 )

@@ -7,7 +7,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
 from skae._neighbors import EdgeSampler, NeighborTerm, edge_curve, fuzzy_graph
@@ -155,18 +154,3 @@ def test_too_few_rows_for_the_term_leave_a_fitted_model_intact():
     with pytest.raises(ValueError, match="n_samples=1"):
         ae.fit(X[:1])
     np.testing.assert_array_equal(ae.transform(X), codes)
-
-
-@pytest.mark.slow
-def test_term_raises_2d_neighbour_accuracy_on_digits(mnist):
-    X_train, y_train, X_test, y_test = mnist
-    X_train, y_train = X_train[:3000], y_train[:3000]
-    X_test, y_test = X_test[:1000], y_test[:1000]
-    scores = {}
-    for weight in (0.0, 1.0):
-        ae = AutoencoderTransformer(
-            n_components=2, neighbor_weight=weight, max_iter=40, random_state=0
-        ).fit(X_train)
-        knn = KNeighborsClassifier(5).fit(ae.transform(X_train), y_train)
-        scores[weight] = knn.score(ae.transform(X_test), y_test)
-    assert scores[1.0] > scores[0.0] + 0.10, scores
