@@ -82,6 +82,8 @@ def iter_batches(
     X: np.ndarray | sp.spmatrix, batch_size: int
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(rows, dense float32 block)`` covering ``X`` in order."""
+    if sp.issparse(X) and X.format == "coo":
+        X = X.tocsr()  # COO cannot be sliced by rows
     for start in range(0, X.shape[0], batch_size):
         rows = slice(start, min(start + batch_size, X.shape[0]))
         block = X[rows]

@@ -527,10 +527,10 @@ class AutoencoderTransformer(
         source = RowSource(X, device)
         val_source = None
         shuffle_gen = torch.Generator().manual_seed(seed)
+        train_rows = None
         if self.early_stopping:
             source, val_source, train_rows = self._split_validation(source, shuffle_gen)
-            X = X[train_rows.numpy()]
-        neighbors = self._neighbor_term(X, seed)
+        neighbors = self._neighbor_term(X, train_rows, seed)
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         clip = self._noise_clip(value_range, loss)
         max_iter = self._resolve_max_iter(source.n_samples)
@@ -661,12 +661,15 @@ class AutoencoderTransformer(
         train_rows = order[n_val:]
         return source.subset(train_rows), source.subset(order[:n_val]), train_rows
 
-    def _neighbor_term(self, X, seed: int) -> NeighborTerm | None:
-        """The graph term over the training rows X, or None when it is off."""
+    def _neighbor_term(self, X, train_rows, seed: int) -> NeighborTerm | None:
+        """The graph term over ``X[train_rows]`` (all rows when None), or None
+        when it is off. The graph's row i is the training source's row i."""
         if self.neighbor_weight == 0:
             return None
         if sp.issparse(X):
-            X = sp.csr_matrix(X)
+            X = sp.csr_matrix(X)  # COO cannot be indexed by rows
+        if train_rows is not None:
+            X = X[train_rows.numpy()]
         graph = fuzzy_graph(X, self.n_neighbors, seed + 2)
         a, b = edge_curve()
         return NeighborTerm(

@@ -187,6 +187,10 @@ def test_sparse_input_trains_like_dense(blobs):
     np.testing.assert_allclose(
         sparse.score(sp.csc_matrix(X)), dense.score(X), rtol=1e-5
     )
+    # COO cannot be sliced by rows; inference converts it once.
+    np.testing.assert_allclose(
+        sparse.transform(sp.coo_matrix(X)), dense.transform(X), atol=1e-5
+    )
 
 
 def test_batched_inference_matches_small_calls():

@@ -138,12 +138,18 @@ def test_term_combines_with_other_options(extra):
     assert ae.inverse_transform(ae.transform(X)).shape == X.shape
 
 
-def test_sparse_input_trains_with_the_term():
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_sparse_input_trains_with_the_term(fmt, early_stopping):
     X, _ = _clusters()
-    dense = AutoencoderTransformer(n_components=2, neighbor_weight=1.0, **FAST)
+    dense = AutoencoderTransformer(
+        n_components=2, neighbor_weight=1.0, early_stopping=early_stopping, **FAST
+    )
     sparse = clone(dense)
     np.testing.assert_allclose(
-        sparse.fit_transform(sp.csr_matrix(X)), dense.fit_transform(X), atol=1e-4
+        sparse.fit_transform(sp.coo_matrix(X).asformat(fmt)),
+        dense.fit_transform(X),
+        atol=1e-4,
     )
 
 
