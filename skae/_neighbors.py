@@ -90,7 +90,7 @@ def fuzzy_graph(X, n_neighbors: int, seed: int) -> sp.coo_matrix:
         random_state,
         "euclidean",
         knn_indices=indices,
-        knn_dists=dists.astype(np.float32),
+        knn_dists=dists,  # fuzzy_simplicial_set casts to float32 itself
     )
     graph = graph.tocoo()
     graph.eliminate_zeros()

@@ -186,7 +186,6 @@ def _run_epoch(
     # Accumulate on the device and read back once per epoch: a .item() per
     # batch would synchronise a GPU on every step.
     sums = torch.zeros(len(TERMS), device=source.device)
-    n_rows = 0
     for index, tails in batches:
         clean = source.take(index)
         with autocast:
@@ -204,8 +203,8 @@ def _run_epoch(
         optimizer.step()
         schedule.step()
         sums += terms.detach() * len(index)
-        n_rows += len(index)
-    return dict(zip(TERMS, (sums / n_rows).tolist(), strict=True))
+    # Row and edge epochs alike hold source.n_samples rows in all.
+    return dict(zip(TERMS, (sums / source.n_samples).tolist(), strict=True))
 
 
 def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:
