@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from reportkit import environment
+from reportkit import environment, methods
 from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE, trustworthiness
+from sklearn.manifold import trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
@@ -174,17 +174,15 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
 
 
 def run_tsne(X_train, X_test, dim, seed) -> dict:
-    """scikit-learn's Barnes-Hut t-SNE: it cannot embed new rows, so train
-    and test rows are embedded together (transductive, labels unused)."""
-    model = TSNE(n_components=dim, random_state=seed, init="pca", n_jobs=-1)
-    Z, fit_s = _timed(model.fit_transform, np.vstack([X_train, X_test]))
-    n = len(X_train)
+    """The report's t-SNE (scikit-learn's Barnes-Hut, transductive: it cannot
+    embed new rows, so train and test rows are embedded together)."""
+    emb = methods.tsne(X_train, X_test, dim, seed, epochs=None, progress=None)
     return {
-        "Z": (Z[:n], Z[n:]),
-        "fit_s": fit_s,
+        "Z": (emb.train, emb.test),
+        "fit_s": emb.fit_s,
         "transform_s": None,
         "test_mse": None,
-        "params": model.get_params(),
+        "params": emb.extra["params"],
         "threads": torch.get_num_threads(),
         "note": "transductive: fitted on train and test rows together",
     }

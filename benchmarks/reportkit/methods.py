@@ -82,7 +82,14 @@ def tsne(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     both = np.vstack([X_train, X_test])
     Z, fit_s = _timed(model.fit_transform, both)
     n = len(X_train)
-    return Embedding(Z[:n], Z[n:], fit_s, transform_s=None, transductive=True)
+    return Embedding(
+        Z[:n],
+        Z[n:],
+        fit_s,
+        transform_s=None,
+        transductive=True,
+        extra={"params": model.get_params()},
+    )
 
 
 _UMAP_COMPILED: set[bool] = set()
