@@ -166,7 +166,6 @@ def _run_epoch(
     schedule: torch.optim.lr_scheduler.LRScheduler,
     autocast_dtype: torch.dtype | None = None,
     neighbors: NeighborTerm | None = None,
-    generator: torch.Generator | None = None,
 ) -> dict[str, float]:
     """One pass over ``batches``; the mean of each term of the objective.
 
@@ -195,7 +194,7 @@ def _run_epoch(
         neighbor = (
             torch.zeros_like(recon)
             if neighbors is None
-            else neighbors(code.float(), tail_code.float(), generator)
+            else neighbors(code.float(), tail_code.float())
         )
         terms = torch.stack([recon, penalty, neighbor])
         optimizer.zero_grad(set_to_none=True)
@@ -330,7 +329,6 @@ def train(
                 schedule,
                 config.autocast_dtype,
                 neighbors,
-                generator,
             )
             record = {"loss": sum(means.values())}
             record.update((t, means[t]) for t in terms)

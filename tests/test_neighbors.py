@@ -76,23 +76,37 @@ def _term(weight=1.0):
 
 
 def test_neighbor_term_prefers_close_edges_and_far_negatives():
-    term, gen = _term(), torch.Generator().manual_seed(0)
+    term = _term()
     rng = torch.Generator().manual_seed(1)
     heads = torch.randn(64, 2, generator=rng) * 10
     near = heads + 0.01 * torch.randn(64, 2, generator=rng)
     far = torch.randn(64, 2, generator=rng) * 10
-    assert term(heads, near, gen) < term(heads, far, gen)
-    assert torch.isclose(
-        _term(3.0)(heads, near, torch.Generator().manual_seed(0)),
-        3 * term(heads, near, torch.Generator().manual_seed(0)),
-    )
+    assert term(heads, near) < term(heads, far)
+    assert torch.isclose(_term(3.0)(heads, near), 3 * term(heads, near))
+
+
+def test_neighbor_term_matches_its_formula():
+    # One positive pair per row, every other tail a negative: check against
+    # UMAP's cross-entropy written out with probabilities.
+    a, b = edge_curve()
+    heads = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
+    tails = heads + torch.tensor([[0.5, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    q = 1 / (1 + a * torch.cdist(heads, tails) ** (2 * b))
+    positive = -torch.log(q.diagonal()).mean()
+    off = ~torch.eye(3, dtype=torch.bool)
+    negative = -torch.log1p(-q[off]).mean()
+    expected = (positive + 5 * negative) / 6
+    # _DIST_EPS shifts each squared distance by 1e-3 before the log.
+    assert torch.isclose(_term()(heads, tails), expected, rtol=1e-2)
 
 
 def test_neighbor_term_is_finite_when_codes_coincide():
     code = torch.zeros(8, 2, requires_grad=True)
-    loss = _term()(code, code, torch.Generator().manual_seed(0))
+    loss = _term()(code, code)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(code.grad).all()
+    single = _term()(code[:1], code[:1])  # a batch of one edge has no negatives
+    assert torch.isfinite(single)
 
 
 # ----------------------------------------------------------------- estimator
@@ -160,3 +174,28 @@ def test_too_few_rows_for_the_term_leave_a_fitted_model_intact():
     with pytest.raises(ValueError, match="n_samples=1"):
         ae.fit(X[:1])
     np.testing.assert_array_equal(ae.transform(X), codes)
+
+
+def test_term_keeps_digit_neighbourhoods_in_two_dimensions(mnist_small):
+    # The term's purpose: at the same budget, a 2-D map whose held-out
+    # neighbours share their label far more often than reconstruction's.
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X_train, y_train, X_test, y_test = mnist_small
+    params = dict(
+        n_components=2,
+        hidden_layer_sizes=(64,),
+        batch_size=64,
+        max_iter=100,  # 3,200 steps: the term needs thousands to unfold
+        random_state=0,
+    )
+
+    def knn_accuracy(ae):
+        codes = ae.fit_transform(X_train)
+        knn = KNeighborsClassifier(5).fit(codes, y_train)
+        return knn.score(ae.transform(X_test), y_test)
+
+    plain = knn_accuracy(AutoencoderTransformer(**params))
+    mapped = knn_accuracy(AutoencoderTransformer(neighbor_weight=1.0, **params))
+    # Measured: 0.495 without the term, 0.598 with it.
+    assert mapped > plain + 0.05, (plain, mapped)
