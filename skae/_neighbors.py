@@ -162,11 +162,11 @@ class NeighborTerm:
         n = head_code.shape[0]
         # -log q = softplus(t) and -log(1 - q) = softplus(-t), with
         # t = log(a d^(2b)): both stay finite for any distance.
-        positive = F.softplus(self._log_odds(_squared_distances(head_code, tail_code)))
-        cost = positive.mean()
+        positive = ((head_code - tail_code) ** 2).sum(dim=1)
+        cost = F.softplus(self._log_odds(positive)).mean()
         if n > 1:
-            pairwise = _squared_distances(head_code[:, None, :], tail_code[None, :, :])
             off_diagonal = ~torch.eye(n, dtype=torch.bool, device=head_code.device)
+            pairwise = _pairwise_squared_distances(head_code, tail_code)
             negative = F.softplus(-self._log_odds(pairwise[off_diagonal]))
             cost = cost + self.negative_sample_rate * negative.mean()
         return self.weight * cost / (1 + self.negative_sample_rate)
@@ -176,11 +176,14 @@ class NeighborTerm:
         return np.log(self.a) + self.b * torch.log(squared + _DIST_EPS)
 
 
-def _squared_distances(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances along the last axis (broadcasting).
+def _pairwise_squared_distances(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``n x m`` squared distances between the rows of ``u`` and ``v``.
 
-    Differences rather than the ``|u|^2 + |v|^2 - 2 u.v`` expansion: exact at
-    coinciding codes (no negative rounding), and a batch of 2-D to 32-D codes
-    is small enough for the ``n x n x d`` intermediate.
+    Through ``|u|^2 + |v|^2 - 2 u.v``, so memory is ``n x m`` rather than the
+    ``n x m x d`` of broadcast differences (gigabytes for a 4,096-edge batch
+    of 32-D codes). Its rounding error, about 1e-6 of the squared norms, can
+    make it slightly negative (clamped at 0) and only matters for
+    near-coinciding negatives, whose repulsion ``_DIST_EPS`` bounds anyway.
     """
-    return ((u - v) ** 2).sum(dim=-1)
+    squared = (u * u).sum(dim=1, keepdim=True) + (v * v).sum(dim=1) - 2 * u @ v.T
+    return squared.clamp(min=0)
