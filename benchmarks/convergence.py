@@ -57,9 +57,10 @@ SETTINGS: dict[str, dict] = {
     "skae denoising": {"noise": "masking", "noise_level": 0.3},
     "skae conv": {"architecture": "conv"},
     "skae neighbors": {"neighbor_weight": 1.0},
-    # Masking as a regulariser for the map's encoder. On 10,000 digits
-    # (masking heads and tails) it raised held-out 2-D 5-NN by 0.02; on full
-    # MNIST, where skae masks the heads only, it did not (neighbors.json).
+    # Masking as a regulariser for the map's encoder. In a prototype on
+    # 10,000 digits (encoder first regressed onto PCA-2, heads and tails
+    # masked) it raised held-out 2-D 5-NN by 0.02; on full MNIST, where skae
+    # masks the heads only and has no such start, it did not (neighbors.json).
     "skae neighbors masking": {"neighbor_weight": 1.0, "noise": "masking"},
 }
 BASELINES = ("PCA", "UMAP", "t-SNE")
