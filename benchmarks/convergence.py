@@ -157,7 +157,12 @@ def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
         "loss_resolved": model.reconstruction_loss_,
         "loss_curve": [round(v, 6) for v in model.loss_curve_],
         "warnings": sorted({type(w.message).__name__ for w in caught}),
-        "note": "one untimed 1-epoch fit on 512 rows first (torch/oneDNN warm-up)",
+        "note": (
+            "one untimed 1-epoch fit on "
+            f"{4096 if extra.get('neighbor_weight') else 512} rows first "
+            "(torch/oneDNN warm-up)"
+        ),
+        "skae_revision": environment.code_revision(),
     }
 
 
@@ -225,16 +230,21 @@ def main(argv=None) -> int:
 
     results = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     results["environment"] = environment.describe()
-    done = {
-        (r["dataset"], r["method"], r["dim"], r["n_train"], r["n_test"], r["seed"])
-        for r in results["rows"]
-    }
+    # A skae row is reused only if the same committed code produced it (an
+    # edited checkout reruns everything); rows of other revisions stay in the
+    # file as history. Baseline rows do not depend on skae and carry none.
+    revision = environment.code_revision()
+    if revision is None or revision.endswith("+dirty"):
+        revision = "uncommitted"
+    fields = ("dataset", "method", "dim", "n_train", "n_test", "seed")
+    done = {(*(r[f] for f in fields), r.get("skae_revision")) for r in results["rows"]}
     for dataset in args.datasets:
         X_train, y_train, X_test, y_test = _load(dataset, args.n_train, args.n_test)
         for dim in args.dims:
             for method in args.methods:
-                key = (dataset, method, dim, len(X_train), len(X_test), args.seed)
-                if key in done:
+                code = revision if method in SETTINGS else None
+                row_key = (dataset, method, dim, len(X_train), len(X_test), args.seed)
+                if (*row_key, code) in done:
                     continue
                 out = run_method(method, X_train, X_test, dim, args.seed)
                 Z_train, Z_test = out.pop("Z")

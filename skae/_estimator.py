@@ -23,10 +23,16 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._corruption import NOISE_KINDS, corrupt
 from ._data import RowSource, map_batches, resolve_device
-from ._neighbors import EdgeSampler, NeighborTerm, edge_curve, fuzzy_graph
+from ._neighbors import (
+    EdgeSampler,
+    NeighborTerm,
+    edge_curve,
+    fuzzy_graph,
+    spectral_start,
+)
 from ._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
 from ._objectives import Objective
-from ._training import SCHEDULES, TrainingConfig, steps_per_epoch, train
+from ._training import SCHEDULES, TrainingConfig, fit_codes, steps_per_epoch, train
 
 # Rows per inference batch: large enough to keep the BLAS busy, small enough
 # that transform's extra memory is a few MB whatever the size of X.
@@ -52,6 +58,10 @@ _AUTO_SPARSITY_WEIGHT = {"l1": 0.0015, "kl": 0.01}
 # 0 (graph term alone, no decoder) 0.79: at 0.1 the map is as good as
 # without reconstruction while the decoder still trains.
 _NEIGHBOR_SCALE = 10.0
+# Adam steps regressing the encoder onto the graph's spectral layout before
+# training (the neighbour term's warm start). On full MNIST at 2-D, 500 took
+# about 20 s and raised test 5-NN from 0.874 to 0.904 (neighbors.json).
+_WARM_START_STEPS = 500
 
 
 def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
@@ -209,7 +219,9 @@ class AutoencoderTransformer(
         of the sampled pairs is added to the reconstruction loss, as in
         Parametric UMAP with an autoencoder loss. Each step then reconstructs
         the heads of ``batch_size`` sampled edges. 0 disables the term (no
-        graph is built). ``transform`` stays one encoder pass, and the graph
+        graph is built). Before training, the encoder is regressed for 500
+        steps onto the graph's spectral layout, the start UMAP itself
+        optimises from. ``transform`` stays one encoder pass, and the graph
         is not kept in the fitted model. 1.0 is the recommended setting for
         2-D maps: it weighs UMAP's per-pair cross-entropy ten times the
         per-pixel reconstruction loss, which on MNIST gave maps as good as
@@ -537,7 +549,9 @@ class AutoencoderTransformer(
         train_rows = None
         if self.early_stopping:
             source, val_source, train_rows = self._split_validation(source, shuffle_gen)
-        neighbors = self._neighbor_term(X, train_rows, seed)
+        neighbors = self._neighbor_term(
+            X, train_rows, seed, net.encoder, source, shuffle_gen
+        )
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         clip = self._noise_clip(value_range, loss)
         max_iter = self._resolve_max_iter(source.n_samples)
@@ -668,9 +682,15 @@ class AutoencoderTransformer(
         train_rows = order[n_val:]
         return source.subset(train_rows), source.subset(order[:n_val]), train_rows
 
-    def _neighbor_term(self, X, train_rows, seed: int) -> NeighborTerm | None:
+    def _neighbor_term(
+        self, X, train_rows, seed: int, encoder, source: RowSource, generator
+    ) -> NeighborTerm | None:
         """The graph term over ``X[train_rows]`` (all rows when None), or None
-        when it is off. The graph's row i is the training source's row i."""
+        when it is off. The graph's row i is the training source's row i.
+
+        Also warm-starts ``encoder``: regressed onto the graph's spectral
+        layout, as UMAP starts its own optimisation there.
+        """
         if self.neighbor_weight == 0:
             return None
         if sp.issparse(X):
@@ -678,6 +698,17 @@ class AutoencoderTransformer(
         if train_rows is not None:
             X = X[train_rows.numpy()]
         graph = fuzzy_graph(X, self.n_neighbors, seed + 2)
+        start = spectral_start(X, graph, self.n_components, seed + 3)
+        if start is not None:
+            fit_codes(
+                encoder,
+                source,
+                torch.as_tensor(start, device=source.device),
+                _WARM_START_STEPS,
+                self.batch_size,
+                self.learning_rate_init,
+                generator,
+            )
         a, b = edge_curve()
         return NeighborTerm(
             EdgeSampler(graph), _NEIGHBOR_SCALE * self.neighbor_weight, a, b

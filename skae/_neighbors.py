@@ -30,6 +30,9 @@ _MIN_DIST, _SPREAD = 0.1, 1.0
 # Added to squared distances before the log, as UMAP's own gradient adds
 # 0.001, so that coinciding codes repel with a finite force.
 _DIST_EPS = 1e-3
+# UMAP scales its spectral initialisation to this largest absolute coordinate
+# before optimising; its edge curve (a, b) is fitted to distances of that order.
+_START_EXTENT = 10.0
 
 
 def fuzzy_graph(X, n_neighbors: int, seed: int) -> sp.coo_matrix:
@@ -95,6 +98,50 @@ def fuzzy_graph(X, n_neighbors: int, seed: int) -> sp.coo_matrix:
     graph = graph.tocoo()
     graph.eliminate_zeros()
     return graph
+
+
+def spectral_start(
+    X, graph: sp.coo_matrix, n_components: int, seed: int
+) -> np.ndarray | None:
+    """UMAP's spectral layout of ``graph``: a start for the codes, or None.
+
+    The leading non-trivial eigenvectors of the graph's normalised Laplacian
+    place rows of one dense region together from the first step, which a
+    randomly initialised encoder only reaches after thousands of steps of the
+    neighbour term (UMAP starts its own optimisation here for the same
+    reason). Scaled so that its largest absolute coordinate is
+    ``_START_EXTENT``, UMAP's scale.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        The rows of the graph; umap-learn only reads them to place the
+        connected components of a disconnected graph relative to each other.
+    graph : scipy.sparse.coo_matrix of shape (n_samples, n_samples)
+        The fuzzy graph from :func:`fuzzy_graph`.
+    n_components : int
+        Dimension of the layout (the code size).
+    seed : int
+        Seeds the eigensolver's start.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components), float32, or None
+        None when the graph has too few rows for that many eigenvectors
+        (``n_samples <= n_components + 2``): the encoder then starts from its
+        random initialisation.
+    """
+    from umap.spectral import spectral_layout
+
+    if graph.shape[0] <= n_components + 2:
+        return None
+    layout = spectral_layout(
+        X, graph.tocsr(), n_components, np.random.RandomState(seed)
+    )
+    extent = np.abs(layout).max()
+    if not np.isfinite(extent) or extent == 0:
+        return None
+    return (layout * (_START_EXTENT / extent)).astype(np.float32)
 
 
 def edge_curve() -> tuple[float, float]:

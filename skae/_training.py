@@ -206,6 +206,34 @@ def _run_epoch(
     return dict(zip(TERMS, (sums / source.n_samples).tolist(), strict=True))
 
 
+def fit_codes(
+    encoder: torch.nn.Module,
+    source: RowSource,
+    targets: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    generator: torch.Generator,
+) -> None:
+    """Regress ``encoder`` onto ``targets`` (one target code per source row).
+
+    A warm start: ``steps`` Adam steps of mean squared error on random row
+    batches, with an optimiser of its own so that the main run's Adam starts
+    from fresh moment estimates. ``targets`` lives on the source's device.
+    """
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
+    n = source.n_samples
+    encoder.train()
+    for _ in range(steps):
+        rows = torch.randint(n, (min(batch_size, n),), generator=generator)
+        loss = (
+            (encoder(source.take(rows)) - targets[rows.to(targets.device)]) ** 2
+        ).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
 def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:
     """Mean squared reconstruction error on clean rows (the estimator's score)."""
     net.eval()

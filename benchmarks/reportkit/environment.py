@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 
 def _version(package: str) -> str | None:
@@ -25,6 +27,32 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def code_revision() -> str | None:
+    """The git commit of the skae sources that ran, ``+dirty`` if edited.
+
+    Rows of results files accumulate over runs and code changes; this says
+    which code produced a row. None outside a git checkout.
+    """
+    import skae
+
+    root = Path(skae.__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--", "skae")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def describe() -> dict:
