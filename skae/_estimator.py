@@ -60,7 +60,7 @@ _AUTO_SPARSITY_WEIGHT = {"l1": 0.0015, "kl": 0.01}
 _NEIGHBOR_SCALE = 10.0
 # Adam steps regressing the encoder onto the graph's spectral layout before
 # training (the neighbour term's warm start). On full MNIST at 2-D, 500 took
-# about 20 s and raised test 5-NN from 0.874 to 0.904 (neighbors.json).
+# about 5 s and raised test 5-NN from 0.874 to 0.894 (neighbors.json).
 _WARM_START_STEPS = 500
 
 
