@@ -13,14 +13,55 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+
+class _RowOrderInvariant(nn.Module):
+    """Mixin: outside training, evaluate a float32 activation in float64.
+
+    ATen runs element-wise ops in vector blocks and finishes the tail of a
+    tensor with a scalar kernel; for transcendental functions the two can
+    differ by one float32 ulp, so a row's code depended on where the row sat
+    in the batch (scikit-learn's ``check_methods_sample_order_invariance``
+    failed on about one fit in four). In float64 the paths differ far below
+    float32 resolution and the rounded results agree. Training keeps the
+    float32 kernel: ulps do not matter to gradient steps, and the weights a
+    fit produces stay as they were. (Matrix products are left in float32:
+    for some small layer shapes the BLAS kernel can still move a value by
+    one ulp with the row's position, seen for a 13 -> 3 layer on 203 rows;
+    float64 matmuls would double the cost of every transform.)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or x.dtype != torch.float32:
+            return super().forward(x)
+        return super().forward(x.double()).to(torch.float32)
+
+
+class Sigmoid(_RowOrderInvariant, nn.Sigmoid):
+    """``nn.Sigmoid`` whose inference output does not depend on row order."""
+
+
+class Tanh(_RowOrderInvariant, nn.Tanh):
+    """``nn.Tanh`` whose inference output does not depend on row order."""
+
+
+class ELU(_RowOrderInvariant, nn.ELU):
+    """``nn.ELU`` whose inference output does not depend on row order."""
+
+
+class GELU(_RowOrderInvariant, nn.GELU):
+    """``nn.GELU`` whose inference output does not depend on row order."""
+
+
+# ReLU and leaky ReLU are exact (a comparison and a product by a constant),
+# so they need no float64 detour.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
-    "logistic": nn.Sigmoid,
-    "tanh": nn.Tanh,
+    "logistic": Sigmoid,
+    "tanh": Tanh,
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
+    "elu": ELU,
+    "gelu": GELU,
 }
 
 
@@ -47,7 +88,7 @@ class Autoencoder(nn.Module):
 
 
 def _output_layer(output_activation: str | None) -> nn.Module:
-    return nn.Sigmoid() if output_activation == "logistic" else nn.Identity()
+    return Sigmoid() if output_activation == "logistic" else nn.Identity()
 
 
 def _code_layer(code_activation: str | None) -> list[nn.Module]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from skae._networks import build_conv, build_dense, init_output_bias
+from skae._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
 
 
 @pytest.mark.parametrize("output", [None, "logistic"])
@@ -50,3 +50,22 @@ def test_conv_hidden_layers_sit_between_features_and_code():
     ]
     code, output = net(torch.rand(5, 64))
     assert code.shape == (5, 2) and output.shape == (5, 64)
+
+
+@pytest.mark.parametrize("name", ["logistic", "tanh", "elu", "gelu"])
+def test_inference_activation_ignores_position_in_the_tensor(name):
+    # ATen finishes a tensor's tail with a scalar kernel; one element at a
+    # time is all tail, the full tensor mostly vector blocks.
+    act = ACTIVATIONS[name]().eval()
+    x = torch.linspace(-8, 8, 4001)
+    alone = torch.cat([act(x[i : i + 1]) for i in range(len(x))])
+    assert act(x).dtype == torch.float32
+    assert torch.equal(act(x), alone)
+
+
+@pytest.mark.parametrize("name", ["logistic", "gelu"])
+def test_training_activation_is_torchs_float32_kernel(name):
+    act = ACTIVATIONS[name]().train()
+    plain = {"logistic": torch.sigmoid, "gelu": torch.nn.functional.gelu}[name]
+    x = torch.linspace(-8, 8, 4001, requires_grad=True)
+    assert torch.equal(act(x), plain(x))
