@@ -72,6 +72,12 @@ SETTINGS: dict[str, dict] = {
         "max_iter": 88,
         "batch_size": 1024,
     },
+    # Fit time against quality at 32-D: the auto budget gives 60,000 rows
+    # 22 epochs (about 5,000 steps); these take half or a quarter of that,
+    # to see what a default fitting in half of UMAP's time would give up.
+    "skae default max_iter=11": {"max_iter": 11},
+    "skae wide max_iter=11": {"hidden_layer_sizes": (512, 256), "max_iter": 11},
+    "skae wide max_iter=6": {"hidden_layer_sizes": (512, 256), "max_iter": 6},
 }
 BASELINES = ("PCA", "UMAP", "t-SNE")
 

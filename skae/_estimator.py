@@ -155,6 +155,9 @@ class AutoencoderTransformer(
         features and the code; ``()`` maps the features to the code with one
         linear layer, which at 2-D leaves the decoder too little to rebuild
         the features from.
+        ``(512, 256)`` gave the best 32-D codes we measured on full MNIST
+        and Fashion-MNIST, for 1.6 to 1.8 times the defaults' fit time (user
+        guide, "Quality and fit time at 32-D").
 
     conv_channels : int or tuple of int, default=(16, 32)
         Encoder channel widths for ``architecture="conv"``, one stride-2
