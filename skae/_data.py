@@ -30,11 +30,25 @@ def resolve_device(device: str) -> torch.device:
             f"device={device!r} is not a valid torch device string "
             "(use 'auto', 'cpu', 'cuda' or 'cuda:N')."
         ) from exc
+    # Other torch device types (xpu, hpu, meta, ...) fail deep inside torch
+    # with errors that do not name the parameter; skae trains on these three.
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda', "
+            "'cuda:N' or 'mps'."
+        )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} was requested but CUDA is not available on this "
             "machine; use device='auto' or 'cpu'."
         )
+    if resolved.type == "cuda" and resolved.index is not None:
+        count = torch.cuda.device_count()
+        if resolved.index >= count:
+            raise ValueError(
+                f"device={device!r} was requested but this machine has {count} "
+                f"CUDA device(s) (cuda:0 to cuda:{count - 1})."
+            )
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available.")
     return resolved

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._corruption import NOISE_KINDS, corrupt
 from ._data import RowSource, map_batches, resolve_device
+from ._inputs import as_array_like, check_float32_range
 from ._neighbors import (
     EdgeSampler,
     NeighborTerm,
@@ -67,6 +68,11 @@ _WARM_START_STEPS = 500
 def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
     """Validate a layer-size spec (an int or a sequence of ints)."""
     sizes = (value,) if isinstance(value, Integral) else value
+    # Layer order matters: a set or a dict would give an arbitrary network.
+    if isinstance(sizes, (set, frozenset, dict, str, bytes)):
+        raise TypeError(
+            f"{name} must be an int or an ordered sequence of ints, got {value!r}."
+        )
     try:
         sizes = tuple(sizes)
     except TypeError:
@@ -97,12 +103,16 @@ def _resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
                 "(channels, height, width)."
             )
         return (1, side, side)
+    # int() would truncate 1.9 and parse '4': accept integers only.
     try:
-        shape = tuple(int(s) for s in image_shape)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"image_shape must be a tuple of ints, got {image_shape!r}."
-        ) from None
+        shape = tuple(image_shape)
+    except TypeError:
+        shape = None
+    if shape is None or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) for s in shape
+    ):
+        raise TypeError(f"image_shape must be a tuple of ints, got {image_shape!r}.")
+    shape = tuple(int(s) for s in shape)
     if (
         len(shape) not in (2, 3)
         or shape.count(-1) > 1
@@ -524,6 +534,7 @@ class AutoencoderTransformer(
         return self
 
     def _fit(self, X) -> None:
+        self._check_integer_params()
         X = self._validate_input(X, reset=True)
         # One scan of X serves both the loss choice and the noise clip.
         value_range = _value_range(X)
@@ -544,9 +555,20 @@ class AutoencoderTransformer(
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        net, image_shape = self._build_network(n_features, seed, loss)
+        try:
+            net, image_shape = self._build_network(n_features, seed, loss)
+            net.to(device)
+        except RuntimeError as exc:  # includes torch.OutOfMemoryError
+            if "alloc" not in str(exc).lower() and "memory" not in str(exc).lower():
+                raise
+            raise ValueError(
+                "The network could not be allocated on "
+                f"{device}: n_components={self.n_components}, "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} and "
+                f"n_features={n_features} ask for more memory than there is. "
+                "Use smaller layers."
+            ) from None
         init_output_bias(net, _feature_means(X))
-        net.to(device)
 
         source = RowSource(X, device)
         val_source = None
@@ -590,13 +612,25 @@ class AutoencoderTransformer(
             )
 
     def _validate_input(self, X, *, reset: bool):
-        return validate_data(
+        X = validate_data(
             self,
-            X,
+            as_array_like(X),
             reset=reset,
             accept_sparse=("csr", "csc", "coo"),
             dtype=_FLOAT_DTYPES,
         )
+        check_float32_range(X)
+        return X
+
+    def _check_integer_params(self) -> None:
+        # bool is an Integral, so the parameter constraints accept True.
+        for name in ("n_components", "batch_size", "n_neighbors", "n_iter_no_change"):
+            if isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be an int, got {getattr(self, name)!r}.")
+        if isinstance(self.max_iter, bool):
+            raise TypeError(
+                f"max_iter must be an int or 'auto', got {self.max_iter!r}."
+            )
 
     def _check_noise_level(self) -> None:
         if self.noise in ("masking", "salt_pepper") and self.noise_level > 1:
@@ -785,7 +819,10 @@ class AutoencoderTransformer(
             Reconstructions.
         """
         check_is_fitted(self)
-        X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=_FLOAT_DTYPES)
+        X = check_array(
+            as_array_like(X), accept_sparse=("csr", "csc", "coo"), dtype=_FLOAT_DTYPES
+        )
+        check_float32_range(X)
         if X.shape[1] != self.n_components_:
             raise ValueError(
                 f"inverse_transform expects codes with {self.n_components_} columns "

@@ -135,6 +135,36 @@ def make_adam(params: list[torch.nn.Parameter], config: TrainingConfig):
         return torch.optim.Adam(params, **kwargs)
 
 
+def _finite(net: torch.nn.Module) -> bool:
+    """Whether every weight of ``net`` is finite (one device sync)."""
+    return bool(
+        torch.stack([p.detach().isfinite().all() for p in net.parameters()]).all()
+    )
+
+
+def _divergence_cause(record: dict[str, float], config: TrainingConfig) -> str:
+    """Which term went non-finite, and the parameter to change for it."""
+    if not math.isfinite(record.get("penalty", 0.0)):
+        return (
+            f"the sparsity penalty became {record['penalty']}; lower sparsity_weight."
+        )
+    if not math.isfinite(record.get("neighbor", 0.0)):
+        return (
+            f"the neighbour term became {record['neighbor']}; lower neighbor_weight "
+            f"or learning_rate_init (now {config.learning_rate_init})."
+        )
+    what = (
+        f"the loss became {record['loss']}"
+        if not math.isfinite(record["loss"])
+        else "the weights became non-finite"
+    )
+    return (
+        f"{what}. Lower learning_rate_init (now {config.learning_rate_init}), "
+        "scale the inputs (e.g. with MinMaxScaler or StandardScaler), or lower "
+        "noise_level if gaussian noise is on."
+    )
+
+
 def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
@@ -373,17 +403,15 @@ def train(
             )
             result.stop_reason = "interrupted"
             break
-        if not all(math.isfinite(v) for v in record.values()):
+        # The epoch's losses are taken before each step, so the last step can
+        # leave non-finite weights behind finite losses: check the weights too.
+        if not all(math.isfinite(v) for v in record.values()) or not _finite(net):
+            cause = _divergence_cause(record, config)
             if best_state is None:
-                raise ValueError(
-                    f"Training diverged: the loss became {record['loss']} in the first "
-                    f"epoch. Lower learning_rate_init (now {config.learning_rate_init}) "
-                    "or scale the inputs (e.g. with MinMaxScaler or StandardScaler)."
-                )
+                raise ValueError(f"Training diverged in the first epoch: {cause}")
             warnings.warn(
-                f"Training diverged in epoch {epoch} (loss={record['loss']}); stopping "
-                f"and keeping the weights of epoch {result.best_epoch}. Consider a "
-                "lower learning_rate_init.",
+                f"Training diverged in epoch {epoch}; stopping and keeping the "
+                f"weights of epoch {result.best_epoch}. {cause}",
                 ConvergenceWarning,
                 stacklevel=5,
             )

@@ -110,6 +110,56 @@ def test_failure_mid_training_keeps_best_finite_weights(failure, reason):
     assert states_equal(net.state_dict(), snapshots[result.best_epoch])
 
 
+class _InfiniteGradient(torch.autograd.Function):
+    """Identity whose gradient is infinite: a finite loss, then NaN weights."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * math.inf
+
+
+class LastStepBlowsUp(Objective):
+    def __init__(self, at_call: int) -> None:
+        super().__init__()
+        object.__setattr__(self, "calls", [0])
+        object.__setattr__(self, "at_call", at_call)
+
+    def __call__(self, code, output, target):
+        self.calls[0] += 1
+        recon, penalty = super().__call__(code, output, target)
+        if self.calls[0] == self.at_call:
+            recon = _InfiniteGradient.apply(recon)
+        return recon, penalty
+
+
+def test_a_last_step_that_breaks_the_weights_is_caught():
+    # Losses are taken before each step, so every recorded loss is finite;
+    # only the weights show that the last step of the run broke the model.
+    net, source, _ = make_problem()
+    snapshots = {}
+
+    def remember(epoch, record):
+        snapshots[epoch] = {k: v.clone() for k, v in net.state_dict().items()}
+
+    config = TrainingConfig(batch_size=20, max_iter=3)
+    with pytest.warns(Warning, match="diverged in epoch 3.*weights of epoch 2"):
+        result = train(
+            net,
+            source,
+            LastStepBlowsUp(at_call=15),  # 5 batches per epoch: the very last
+            config,
+            torch.Generator().manual_seed(0),
+            on_epoch_end=remember,
+        )
+    assert result.stop_reason == "diverged" and result.n_iter == 2
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    assert states_equal(net.state_dict(), snapshots[2])
+
+
 def test_interrupt_before_first_epoch_propagates():
     net, source, _ = make_problem()
     with pytest.raises(KeyboardInterrupt):

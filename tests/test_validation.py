@@ -4,6 +4,7 @@ and a previously fitted estimator that keeps working."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -39,6 +40,12 @@ BAD_FIT_INPUTS = {
         X_GOOD * 3 - 1,
         ValueError,
         r"loss='bce' needs inputs in \[0, 1\].*MinMaxScaler",
+    ),
+    "beyond float32": (with_value(1e39), ValueError, "beyond float32's range"),
+    "datetime column": (
+        pd.DataFrame({"a": np.arange(60.0), "when": pd.date_range("2020", periods=60)}),
+        TypeError,
+        r"datetime or timedelta columns: 'when'",
     ),
 }
 
@@ -112,6 +119,46 @@ BAD_PARAMS = [
         "hidden_layer_sizes must contain only integers",
     ),
     ({"device": "gpu0"}, ValueError, "device='gpu0' is not a valid torch device"),
+    *[
+        ({"device": kind}, ValueError, f"device='{kind}' is not supported")
+        for kind in ("xpu", "hpu", "meta", "ipu", "mtia", "vulkan")
+    ],
+    ({"batch_size": True}, TypeError, "batch_size must be an int, got True"),
+    ({"n_components": True}, TypeError, "n_components must be an int"),
+    ({"max_iter": True}, TypeError, "max_iter must be an int or 'auto'"),
+    (
+        {"hidden_layer_sizes": {16, 4}},
+        TypeError,
+        "hidden_layer_sizes must be an int or an ordered sequence",
+    ),
+    (
+        {"architecture": "conv", "image_shape": (1.9, 16), "conv_channels": (2,)},
+        TypeError,
+        "image_shape must be a tuple of ints",
+    ),
+    (
+        {"architecture": "conv", "image_shape": ("3", "3"), "conv_channels": (2,)},
+        TypeError,
+        "image_shape must be a tuple of ints",
+    ),
+    # A 10**7 x 10**7 layer is 400 TB, beyond a 48-bit address space, so it
+    # fails to allocate even where the kernel overcommits memory.
+    (
+        {"hidden_layer_sizes": (1, 10**7, 10**7)},
+        ValueError,
+        r"network could not be allocated.*hidden_layer_sizes=\(1, 10000000, 10000000\)",
+    ),
+    (
+        {"sparsity": "l1", "sparsity_weight": 1e300},
+        ValueError,
+        "sparsity penalty became inf; lower sparsity_weight",
+    ),
+    (
+        {"noise": "gaussian", "noise_level": 1e30, "loss": "mse"},
+        ValueError,
+        "Training diverged.*noise_level",
+    ),
+    ({"learning_rate_init": 1e39, "batch_size": 1000}, ValueError, "diverged"),
     ({"n_components": 20}, ValueError, "n_components=20 exceeds n_features=9"),
     (
         {"early_stopping": True, "validation_fraction": 0.001},
@@ -134,6 +181,28 @@ def test_bad_parameters_raise_specific_errors(fitted, params, error, match):
 def test_explicit_cuda_without_gpu_is_a_clear_error():
     with pytest.raises(ValueError, match="CUDA is not available"):
         AutoencoderTransformer(device="cuda", max_iter=1).fit(X_GOOD)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_index_is_checked_too():
+    with pytest.raises(ValueError, match="device='cuda:7'"):
+        AutoencoderTransformer(device="cuda:7", max_iter=1).fit(X_GOOD)
+
+
+@pytest.mark.parametrize("method", ["transform", "score_samples", "inverse_transform"])
+def test_values_beyond_float32_are_refused_at_inference(fitted, method):
+    # Cast to float32 they would become inf and every output NaN.
+    width = 2 if method == "inverse_transform" else 9
+    X = np.full((2, width), 1e39)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        getattr(fitted, method)(X)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        getattr(fitted, method)(sp.csr_matrix(X))
+
+
+def test_tensor_that_requires_grad_is_accepted_as_data(fitted):
+    X = torch.tensor(X_GOOD, requires_grad=True)
+    np.testing.assert_array_equal(fitted.transform(X), fitted.transform(X_GOOD))
 
 
 def test_unfitted_estimator_raises_not_fitted():
