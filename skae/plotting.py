@@ -21,6 +21,28 @@ __all__ = [
 ]
 
 
+def _class_names(classes: np.ndarray, label_names) -> list[str]:
+    """Legend names of ``classes``: ``label_names[c]``, or ``c`` itself.
+
+    A sequence is indexed by class value, so a class must be an integer
+    within it (a negative label would silently take a name from the end).
+    """
+    values = classes.tolist()  # Python scalars: clear messages, dict lookups
+    if label_names is None:
+        return [str(c) for c in values]
+    for c in values:
+        if isinstance(label_names, Mapping):
+            ok = c in label_names
+        else:
+            ok = isinstance(c, int) and 0 <= c < len(label_names)
+        if not ok:
+            raise ValueError(
+                f"label_names has no entry for class {c!r}: it has "
+                f"{len(label_names)} entries for classes {values}."
+            )
+    return [str(label_names[c]) for c in values]
+
+
 def _axes(ax):
     import matplotlib.pyplot as plt
 
@@ -111,10 +133,15 @@ class LatentSpaceDisplay:
         else:
             import matplotlib.pyplot as plt
 
+            if len(self.labels) != len(self.embedding):
+                raise ValueError(
+                    f"labels has {len(self.labels)} entries for "
+                    f"{len(self.embedding)} points; give one label per point."
+                )
             classes = np.unique(self.labels)
+            names = _class_names(classes, self.label_names)
             cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-            for i, cls_ in enumerate(classes):
-                name = self.label_names[cls_] if self.label_names is not None else cls_
+            for i, (cls_, name) in enumerate(zip(classes, names, strict=True)):
                 mask = self.labels == cls_
                 self.scatters_.append(
                     ax.scatter(
@@ -281,6 +308,9 @@ class LossCurveDisplay:
     @classmethod
     def from_estimator(cls, estimator, *, ax=None, **kwargs):
         """Plot the ``history_`` of a fitted estimator."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(estimator, "history_")
         return cls(estimator.history_).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, log_scale=True, title=None):

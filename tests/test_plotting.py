@@ -112,6 +112,31 @@ def test_reconstruction_grid_errors():
         ReconstructionDisplay.from_predictions(np.zeros((2, 4)), np.zeros((3, 4)))
 
 
+def test_latent_space_label_errors_name_the_problem():
+    points = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="labels has 5 entries for 10 points"):
+        LatentSpaceDisplay.from_embedding(points, np.zeros(5))
+    labels = np.arange(10) % 3
+    with pytest.raises(ValueError, match=r"no entry for class 1: it has 1 entries"):
+        LatentSpaceDisplay.from_embedding(points, labels, label_names=["a"])
+    # A negative label would otherwise take a name from the end of the list.
+    with pytest.raises(ValueError, match="no entry for class -1"):
+        LatentSpaceDisplay.from_embedding(points, labels - 1, label_names="abc")
+    with pytest.raises(ValueError, match="no entry for class 2"):
+        LatentSpaceDisplay.from_embedding(points, labels, label_names={0: "a", 1: "b"})
+    names = LatentSpaceDisplay.from_embedding(
+        points, labels, label_names={0: "a", 1: "b", 2: "c"}
+    ).ax_.get_legend_handles_labels()[1]
+    assert names == ["a", "b", "c"]
+
+
+def test_loss_curve_of_unfitted_estimator_is_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        LossCurveDisplay.from_estimator(AutoencoderTransformer())
+
+
 def test_loss_curve_shows_terms_and_validation(fitted_digits):
     ae, _, _ = fitted_digits
     display = LossCurveDisplay.from_estimator(ae)
