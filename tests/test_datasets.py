@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from skae.datasets import (
+    ChecksumError,
     DownloadError,
     IDXFormatError,
     fetch_fashion_mnist,
@@ -81,6 +82,16 @@ def test_data_home_from_environment(monkeypatch, tmp_path):
     assert get_data_home() == tmp_path / "cache" / "skae"
 
 
+def test_empty_data_home_is_an_error_not_the_current_directory(monkeypatch):
+    with pytest.raises(ValueError, match="data_home is empty"):
+        get_data_home("")
+    monkeypatch.setenv("SKAE_DATA", "")
+    with pytest.raises(ValueError, match="SKAE_DATA is empty"):
+        get_data_home()
+    with pytest.raises(ValueError, match="SKAE_DATA is empty"):
+        fetch_mnist(subset="test")
+
+
 def test_importing_datasets_does_not_import_torch():
     code = "import sys, skae.datasets; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -133,6 +144,37 @@ def test_corrupt_idx_files_name_file_and_problem(tmp_path, mutate, match):
     with pytest.raises(IDXFormatError, match=match) as info:
         read_idx(path)
     assert "bad.idx" in str(info.value)
+
+
+def test_header_whose_size_overflows_int64_is_a_format_error(tmp_path):
+    # 2**32-1 cubed does not fit in int64; np.prod would wrap around.
+    header = bytes([0, 0, 0x08, 3]) + (2**32 - 1).to_bytes(4, "big") * 3
+    path = tmp_path / "huge.idx"
+    path.write_bytes(header + b"\0" * 16)
+    with pytest.raises(IDXFormatError, match="truncated: header says shape"):
+        read_idx(path)
+    with pytest.raises(IDXFormatError, match=r"header declares .* more than the 1000"):
+        read_idx(path, max_bytes=1000)
+
+
+class CountingGzipFile(gzip.GzipFile):
+    inflated = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        CountingGzipFile.inflated += len(data)
+        return data
+
+
+def test_gzip_bomb_is_not_inflated_past_its_header(tmp_path, monkeypatch):
+    # 50 MB of zeros gzip to about 50 KB; the header declares a 2x2 image.
+    bomb = idx_bytes(np.zeros((1, 2, 2), dtype=np.uint8)) + bytes(50_000_000)
+    path = tmp_path / "bomb.idx.gz"
+    path.write_bytes(gzip.compress(bomb, compresslevel=9))
+    monkeypatch.setattr(gzip, "GzipFile", CountingGzipFile)
+    with pytest.raises(IDXFormatError, match="has trailing bytes after the 20"):
+        read_idx(path)
+    assert CountingGzipFile.inflated <= 21
 
 
 def test_truncated_gzip_stream(tmp_path):
@@ -251,6 +293,54 @@ def test_down_and_corrupt_mirrors_fall_through_to_a_good_one(tmp_path, serve):
     X, _ = fetch_mnist(data_home=home, subset="test", mirrors=mirrors, return_X_y=True)
     assert X.shape == (10000, 784)
     assert len(cached_files(home)) == 2
+
+
+def copy_test_files(src: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for name in TEST_FILES:
+        (dest / name).write_bytes((src / name).read_bytes())
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda path, home: path.write_bytes(path.read_bytes()[:1000]),  # truncated
+        # Fashion-MNIST's file under mnist/: same format, another dataset.
+        lambda path, home: path.write_bytes(
+            (home / "fashion-mnist" / path.name).read_bytes()
+        ),
+    ],
+    ids=["truncated", "other-dataset"],
+)
+def test_bad_cached_file_is_never_served_and_heals_from_a_mirror(
+    tmp_path, serve, data_home, spoil
+):
+    home = tmp_path / "home"
+    copy_test_files(data_home / "mnist", home / "mnist")
+    bad = home / "mnist" / "t10k-images-idx3-ubyte.gz"
+    spoil(bad, data_home)
+    with pytest.raises(ChecksumError, match="Delete it") as info:
+        fetch_mnist(data_home=home, subset="test", download_if_missing=False)
+    assert str(bad) in str(info.value)
+    assert MNIST.sha256[bad.name] in str(info.value)
+    # With downloads allowed, the bad copy is replaced by a verified one.
+    X, _ = fetch_mnist(
+        data_home=home, subset="test", mirrors=[serve()], return_X_y=True
+    )
+    expected, _ = fetch_mnist(data_home=data_home, subset="test", return_X_y=True)
+    np.testing.assert_array_equal(X, expected)
+    assert bad.read_bytes() == (data_home / "mnist" / bad.name).read_bytes()
+
+
+def test_bad_cached_file_with_no_mirror_says_what_to_delete(tmp_path, data_home):
+    home = tmp_path / "home"
+    copy_test_files(data_home / "mnist", home / "mnist")
+    bad = home / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    bad.write_bytes(b"not a gzip file")
+    with pytest.raises(DownloadError, match="is not the file it should be") as info:
+        fetch_mnist(data_home=home, subset="test", mirrors=[dead_mirror()])
+    assert str(bad) in str(info.value)
+    assert bad.read_bytes() == b"not a gzip file"  # left for the user to inspect
 
 
 def test_no_network_error_says_where_to_put_files(tmp_path):

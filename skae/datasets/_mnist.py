@@ -10,8 +10,12 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._base import DATA_ENV, get_data_home
-from ._download import DownloadError, fetch_file
+from ._download import ChecksumError, DownloadError, fetch_file, sha256sum
 from ._idx import read_idx
+
+# The largest file, 60,000 training images of 28x28, is 47,040,016 bytes
+# decompressed; a header declaring more is corrupt (or a decompression bomb).
+_MAX_IDX_BYTES = 48_000_000
 
 _SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -85,21 +89,37 @@ def _ensure_file(
     spec: _Dataset, name: str, folder, download_if_missing: bool, mirrors, verbose
 ) -> str:
     path = os.path.join(folder, name)
-    if os.path.exists(path):
-        return path
     manual = (
         f"Place the original gzipped IDX files ({', '.join(spec.sha256)}) in "
         f"{folder}, or set the {DATA_ENV} environment variable (or data_home) to a "
         f"folder holding a '{spec.folder}/' subfolder with them."
     )
-    if not download_if_missing:
-        raise FileNotFoundError(
-            f"{path} is missing and download_if_missing=False. {manual}"
+    problem = f"{path} is missing"
+    if os.path.exists(path):
+        # Verified on every use, not only on download: a cached file may have
+        # been truncated, edited or put in the wrong folder since. Hashing the
+        # four MNIST files takes about 10 ms, and needs no write access to
+        # the data home (which may be read-only), unlike a verification memo.
+        actual = sha256sum(path)
+        if actual == spec.sha256[name]:
+            return path
+        problem = (
+            f"{path} is not the file it should be (SHA-256 {actual}, expected "
+            f"{spec.sha256[name]}): a corrupt or truncated copy, or another "
+            "dataset's file"
         )
+        if not download_if_missing:
+            raise ChecksumError(
+                f"{problem}. Delete it, or replace it with the original, and call "
+                "again (download_if_missing=True fetches it again)."
+            )
+    elif not download_if_missing:
+        raise FileNotFoundError(f"{problem} and download_if_missing=False. {manual}")
     try:
+        # An intact download replaces a bad cached file atomically.
         return fetch_file(name, spec.sha256[name], folder, mirrors, verbose=verbose)
     except DownloadError as exc:
-        raise DownloadError(f"{exc}\n{manual}") from None
+        raise DownloadError(f"{problem}; fetching it failed. {exc}\n{manual}") from None
 
 
 def _load_split(spec, split, folder, download_if_missing, mirrors, verbose):
@@ -108,7 +128,8 @@ def _load_split(spec, split, folder, download_if_missing, mirrors, verbose):
         _ensure_file(spec, name, folder, download_if_missing, mirrors, verbose)
         for name in (images_name, labels_name)
     ]
-    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    images = read_idx(paths[0], max_bytes=_MAX_IDX_BYTES)
+    labels = read_idx(paths[1], max_bytes=_MAX_IDX_BYTES)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(
             f"{paths[0]} and {paths[1]} do not form a dataset: shapes "
@@ -176,7 +197,9 @@ _DOC = """Load the {title} dataset, downloading it on first use.
         images (70,000 rows).
     download_if_missing : bool, default=True
         Download missing files from ``mirrors``; each file is checked against
-        its pinned SHA-256 before it enters the cache.
+        its pinned SHA-256 before it enters the cache. Cached files are checked
+        again on every call; a bad one is downloaded again (or, with False,
+        reported as a :class:`ChecksumError` naming the file to delete).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
     as_frame : bool, default=False
