@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["AutoencoderTransformer", "__version__", "datasets", "plotting"]
+__all__ = [
+    "AutoencoderTransformer",
+    "__version__",
+    "datasets",
+    "load_model",
+    "plotting",
+    "save_model",
+]
 
 # Public names and the modules that define them. They are imported on first
 # access so that `import skae.datasets` does not pay for importing torch, and
@@ -15,12 +22,15 @@ __all__ = ["AutoencoderTransformer", "__version__", "datasets", "plotting"]
 _LAZY = {
     "AutoencoderTransformer": "skae._estimator",
     "datasets": "skae.datasets",
+    "load_model": "skae._persistence",
     "plotting": "skae.plotting",
+    "save_model": "skae._persistence",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets, plotting
     from ._estimator import AutoencoderTransformer
+    from ._persistence import load_model, save_model
 
 
 def __getattr__(name: str):

@@ -1,0 +1,102 @@
+"""Model files without pickle: save_model / load_model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+
+from skae import AutoencoderTransformer, load_model, save_model
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+X = np.random.default_rng(0).random((80, 16)).astype(np.float32)
+SETTINGS = [
+    dict(hidden_layer_sizes=(8,)),
+    dict(hidden_layer_sizes=(8,), sparsity="kl", noise="masking", loss="mse"),
+    dict(architecture="conv", conv_channels=(2, 3), hidden_layer_sizes=(5,)),
+    dict(hidden_layer_sizes=(8,), early_stopping=True, activation="gelu"),
+]
+
+
+@pytest.mark.parametrize("params", SETTINGS)
+def test_round_trip_gives_the_same_model(tmp_path, params):
+    ae = AutoencoderTransformer(
+        n_components=3, max_iter=3, random_state=0, **params
+    ).fit(X)
+    save_model(ae, tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt")
+    assert loaded.get_params() == ae.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), ae.transform(X))
+    np.testing.assert_array_equal(
+        loaded.inverse_transform(ae.transform(X)), ae.inverse_transform(ae.transform(X))
+    )
+    for name in ("n_features_in_", "image_shape_", "reconstruction_loss_", "n_iter_"):
+        assert getattr(loaded, name) == getattr(ae, name)
+    assert loaded.history_ == ae.history_
+    assert loaded.validation_scores_ == ae.validation_scores_
+    # Still a scikit-learn estimator: it clones and refits.
+    clone(loaded).fit(X)
+
+
+def test_feature_names_survive(tmp_path):
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(16)])
+    ae = AutoencoderTransformer(n_components=2, max_iter=2, random_state=0).fit(frame)
+    save_model(ae, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    np.testing.assert_array_equal(loaded.feature_names_in_, ae.feature_names_in_)
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.transform(frame.rename(columns={"f0": "other"}))
+
+
+def test_file_holds_only_tensors_and_text(tmp_path):
+    ae = AutoencoderTransformer(n_components=2, max_iter=2, random_state=0).fit(X)
+    save_model(ae, tmp_path / "m.pt")
+    content = torch.load(tmp_path / "m.pt", weights_only=True)  # no code runs
+    assert content["format"] == "skae-model"
+    assert isinstance(content["params"], str) and isinstance(content["fitted"], str)
+
+
+def test_random_state_instance_is_saved_as_none(tmp_path):
+    ae = AutoencoderTransformer(
+        n_components=2, max_iter=2, random_state=np.random.RandomState(0)
+    ).fit(X)
+    save_model(ae, tmp_path / "m.pt")
+    assert load_model(tmp_path / "m.pt").random_state is None
+
+
+def test_refuses_what_it_cannot_read_safely(tmp_path):
+    # A pickled module would need code execution to load.
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    with pytest.raises(ValueError, match="readable without running code"):
+        load_model(tmp_path / "module.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a skae model file"):
+        load_model(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a skae model file"):
+        load_model(tmp_path / "junk.pt")
+
+
+def test_refuses_unknown_versions_and_mismatched_weights(tmp_path):
+    ae = AutoencoderTransformer(n_components=2, max_iter=2, random_state=0).fit(X)
+    save_model(ae, tmp_path / "m.pt")
+    content = torch.load(tmp_path / "m.pt", weights_only=True)
+    torch.save({**content, "version": 99}, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="version 99"):
+        load_model(tmp_path / "future.pt")
+    bad = {**content, "params": content["params"].replace("[256, 128]", "[32]")}
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="weights do not fit"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_save_needs_a_fitted_estimator(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        save_model(AutoencoderTransformer(), tmp_path / "m.pt")
+    with pytest.raises(TypeError, match="saves an AutoencoderTransformer"):
+        save_model(object(), tmp_path / "m.pt")
