@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,12 +202,24 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return
         body = path.read_bytes()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if self.mode != "endless":
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.mode == "corrupt":
             body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
         elif self.mode == "truncated":
             body = body[: len(body) // 2]
+        elif self.mode == "drip":  # a byte every 0.1 s: never a read timeout
+            for byte in body[:100]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.1)
+            return
+        elif self.mode == "endless":  # the file, then 100 MB more, no length
+            self.wfile.write(body)
+            for _ in range(100):
+                self.wfile.write(bytes(1 << 20))
+            return
         self.wfile.write(body)
 
 
@@ -341,6 +355,40 @@ def test_bad_cached_file_with_no_mirror_says_what_to_delete(tmp_path, data_home)
         fetch_mnist(data_home=home, subset="test", mirrors=[dead_mirror()])
     assert str(bad) in str(info.value)
     assert bad.read_bytes() == b"not a gzip file"  # left for the user to inspect
+
+
+def test_dripping_mirror_is_abandoned_at_the_deadline(tmp_path, serve):
+    home = tmp_path / "home"
+    tic = time.monotonic()
+    with pytest.raises(DownloadError, match=r"not finished after 1 s"):
+        fetch_mnist(data_home=home, subset="test", mirrors=[serve("drip")], timeout=1)
+    assert time.monotonic() - tic < 5  # the drip alone would last 10 s per file
+    assert cached_files(home) == []
+
+
+def test_oversized_reply_is_cut_off_not_read_to_the_end(tmp_path, serve):
+    home = tmp_path / "home"
+    with pytest.raises(DownloadError, match="sent more than the 1648877 bytes"):
+        fetch_mnist(data_home=home, subset="test", mirrors=[serve("endless")])
+    assert cached_files(home) == []
+
+
+def test_stale_partial_files_from_killed_downloads_are_removed(tmp_path, serve):
+    folder = tmp_path / "home" / "mnist"
+    folder.mkdir(parents=True)
+    stale = folder / ".t10k-labels-idx1-ubyte.gz.x1.part"
+    live = folder / ".t10k-labels-idx1-ubyte.gz.x2.part"  # a download under way
+    for part in (stale, live):
+        part.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fetch_mnist(data_home=tmp_path / "home", subset="test", mirrors=[serve()])
+    assert not stale.exists() and live.exists()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, "10"])
+def test_bad_timeout(tmp_path, timeout):
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        fetch_mnist(data_home=tmp_path, subset="test", timeout=timeout)
 
 
 def test_no_network_error_says_where_to_put_files(tmp_path):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -27,6 +29,7 @@ _SPLIT_FILES = {
 class _Dataset:
     folder: str
     sha256: dict[str, str]
+    sizes: dict[str, int]  # bytes of each gzipped file, to cut off oversize replies
     mirrors: tuple[str, ...]
     target_names: tuple[str, ...]
     descr: str
@@ -39,6 +42,12 @@ MNIST = _Dataset(
         "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
         "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
         "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    sizes={
+        "train-images-idx3-ubyte.gz": 9912422,
+        "train-labels-idx1-ubyte.gz": 28881,
+        "t10k-images-idx3-ubyte.gz": 1648877,
+        "t10k-labels-idx1-ubyte.gz": 4542,
     },
     mirrors=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -60,6 +69,12 @@ FASHION_MNIST = _Dataset(
         "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
         "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
         "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+    sizes={
+        "train-images-idx3-ubyte.gz": 26421880,
+        "train-labels-idx1-ubyte.gz": 29515,
+        "t10k-images-idx3-ubyte.gz": 4422102,
+        "t10k-labels-idx1-ubyte.gz": 5148,
     },
     mirrors=(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -86,7 +101,7 @@ FASHION_MNIST = _Dataset(
 
 
 def _ensure_file(
-    spec: _Dataset, name: str, folder, download_if_missing: bool, mirrors, verbose
+    spec: _Dataset, name: str, folder, download_if_missing: bool, download
 ) -> str:
     path = os.path.join(folder, name)
     manual = (
@@ -117,15 +132,15 @@ def _ensure_file(
         raise FileNotFoundError(f"{problem} and download_if_missing=False. {manual}")
     try:
         # An intact download replaces a bad cached file atomically.
-        return fetch_file(name, spec.sha256[name], folder, mirrors, verbose=verbose)
+        return download(name, spec.sha256[name], size=spec.sizes[name])
     except DownloadError as exc:
         raise DownloadError(f"{problem}; fetching it failed. {exc}\n{manual}") from None
 
 
-def _load_split(spec, split, folder, download_if_missing, mirrors, verbose):
+def _load_split(spec, split, folder, download_if_missing, download):
     images_name, labels_name = _SPLIT_FILES[split]
     paths = [
-        _ensure_file(spec, name, folder, download_if_missing, mirrors, verbose)
+        _ensure_file(spec, name, folder, download_if_missing, download)
         for name in (images_name, labels_name)
     ]
     images = read_idx(paths[0], max_bytes=_MAX_IDX_BYTES)
@@ -149,6 +164,7 @@ def _fetch(
     normalize: bool,
     mirrors: Sequence[str] | None,
     verbose: bool,
+    timeout: float,
 ):
     if subset not in ("train", "test", "all"):
         raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}.")
@@ -156,10 +172,16 @@ def _fetch(
         raise TypeError("mirrors must be a sequence of base URLs, not a single string.")
     folder = get_data_home(data_home) / spec.folder
     mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
+    if isinstance(timeout, bool) or not (isinstance(timeout, Real) and timeout > 0):
+        raise ValueError(
+            f"timeout must be a positive number of seconds, got {timeout!r}."
+        )
+    download = functools.partial(
+        fetch_file, folder=folder, mirrors=mirrors, verbose=verbose, timeout=timeout
+    )
     splits = ["train", "test"] if subset == "all" else [subset]
     parts = [
-        _load_split(spec, s, folder, download_if_missing, mirrors, verbose)
-        for s in splits
+        _load_split(spec, s, folder, download_if_missing, download) for s in splits
     ]
     images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     target = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
@@ -210,6 +232,9 @@ _DOC = """Load the {title} dataset, downloading it on first use.
         Base URLs tried in order; None uses the public mirrors.
     verbose : bool, default=False
         Show download progress on standard error.
+    timeout : float, default=300
+        Seconds one mirror may take to deliver one file; a slower or stalled
+        transfer is abandoned for the next mirror.
 
     Returns
     -------
@@ -223,6 +248,9 @@ _DOC = """Load the {title} dataset, downloading it on first use.
     ------
     FileNotFoundError
         If a file is missing and ``download_if_missing`` is False.
+    skae.datasets.ChecksumError
+        If a cached file is not the pinned one and ``download_if_missing`` is
+        False; the message names the file to delete.
     skae.datasets.DownloadError
         If no mirror delivered a verified file; the message says where to
         place the files manually.
@@ -244,6 +272,7 @@ def _make_fetcher(spec: _Dataset, name: str, title: str):
         normalize: bool = True,
         mirrors: Sequence[str] | None = None,
         verbose: bool = False,
+        timeout: float = 300.0,
     ):
         return _fetch(
             spec,
@@ -255,6 +284,7 @@ def _make_fetcher(spec: _Dataset, name: str, title: str):
             normalize=normalize,
             mirrors=mirrors,
             verbose=verbose,
+            timeout=timeout,
         )
 
     fetch.__name__ = fetch.__qualname__ = name
