@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import subprocess
+import sys
 import warnings
 
 import joblib
@@ -427,3 +429,37 @@ def test_fit_keeps_the_thread_count_and_process_workers_do_not_oversubscribe(blo
         joblib.delayed(_threads_seen_by_fit)(blobs) for _ in range(2)
     )
     assert threads == [max(joblib.cpu_count() // 2, 1)] * 2
+
+
+_PEAK_MEMORY_SCRIPT = """
+import resource, warnings
+import numpy as np
+from skae import AutoencoderTransformer
+
+warnings.filterwarnings("ignore")
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+params = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=1,
+              early_stopping=True, random_state=0)
+AutoencoderTransformer(**params).fit(np.random.rand(600, 784))  # load kernels
+X = np.random.default_rng(0).random((20000, 784))  # float64, 120 MiB
+before = peak_mib()
+AutoencoderTransformer(**params).fit(X)
+print(X.nbytes / 2**20, peak_mib() - before)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_fit_streams_batches_instead_of_copying_the_data():
+    # A fresh process, so that the peak reflects this fit alone. Casting
+    # float64 X to float32 whole and copying early stopping's split raised
+    # the peak by the size of X; streaming adds a batch and the model.
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    data_mib, growth_mib = float(out[0]), float(out[1])
+    assert growth_mib < 0.15 * data_mib, (growth_mib, data_mib)
