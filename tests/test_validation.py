@@ -211,3 +211,32 @@ def test_unfitted_estimator_raises_not_fitted():
     for method in ("transform", "inverse_transform", "score_samples", "score"):
         with pytest.raises(NotFittedError):
             getattr(AutoencoderTransformer(), method)(X_GOOD)
+
+
+def test_coo_input_works_in_every_method(fitted):
+    coo = sp.coo_matrix(X_GOOD)
+    np.testing.assert_allclose(fitted.transform(coo), fitted.transform(X_GOOD))
+    np.testing.assert_allclose(fitted.score_samples(coo), fitted.score_samples(X_GOOD))
+    codes = fitted.transform(X_GOOD)
+    np.testing.assert_allclose(
+        fitted.inverse_transform(sp.coo_matrix(codes)), fitted.inverse_transform(codes)
+    )
+    refit = AutoencoderTransformer(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0
+    )
+    np.testing.assert_allclose(
+        refit.fit_transform(coo), refit.fit(X_GOOD).transform(X_GOOD), atol=1e-5
+    )
+
+
+def test_cuda_index_beyond_the_device_count(monkeypatch):
+    from skae._data import resolve_device
+
+    # A machine with two GPUs, as far as resolve_device can tell.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(
+        ValueError, match=r"has 2 CUDA device\(s\) \(cuda:0 to cuda:1\)"
+    ):
+        resolve_device("cuda:7")
