@@ -110,6 +110,7 @@ def _ensure_file(
         f"folder holding a '{spec.folder}/' subfolder with them."
     )
     problem = f"{path} is missing"
+    bad = False
     if os.path.exists(path):
         # Verified on every use, not only on download: a cached file may have
         # been truncated, edited or put in the wrong folder since. Hashing the
@@ -123,6 +124,7 @@ def _ensure_file(
             f"{spec.sha256[name]}): a corrupt or truncated copy, or another "
             "dataset's file"
         )
+        bad = True
         if not download_if_missing:
             raise ChecksumError(
                 f"{problem}. Delete it, or replace it with the original, and call "
@@ -134,6 +136,12 @@ def _ensure_file(
         # An intact download replaces a bad cached file atomically.
         return download(name, spec.sha256[name], size=spec.sizes[name])
     except DownloadError as exc:
+        if bad:  # known bad, and a fetch was allowed: leave nothing corrupt
+            try:
+                os.unlink(path)
+                problem += "; removed it"
+            except OSError as err:  # e.g. a read-only data home
+                problem += f"; could not remove it ({err}): delete it"
         raise DownloadError(f"{problem}; fetching it failed. {exc}\n{manual}") from None
 
 
@@ -220,8 +228,9 @@ _DOC = """Load the {title} dataset, downloading it on first use.
     download_if_missing : bool, default=True
         Download missing files from ``mirrors``; each file is checked against
         its pinned SHA-256 before it enters the cache. Cached files are checked
-        again on every call; a bad one is downloaded again (or, with False,
-        reported as a :class:`ChecksumError` naming the file to delete).
+        again on every call; a bad one is downloaded again, and removed if no
+        mirror delivers it (with False, it is left alone and reported as a
+        :class:`ChecksumError` naming the file to delete).
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
     as_frame : bool, default=False
