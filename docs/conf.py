@@ -6,11 +6,13 @@ import os
 import sys
 from pathlib import Path
 
-import skae
-
+# The checkout's skae first: an installed copy from another checkout would
+# otherwise be the one documented.
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+import skae  # noqa: E402
 
 project = "skae"
 author = "skae developers"
