@@ -12,6 +12,7 @@ __all__ = [
     "__version__",
     "datasets",
     "load_model",
+    "model_selection",
     "plotting",
     "save_model",
 ]
@@ -23,12 +24,13 @@ _LAZY = {
     "AutoencoderTransformer": "skae._estimator",
     "datasets": "skae.datasets",
     "load_model": "skae._persistence",
+    "model_selection": "skae.model_selection",
     "plotting": "skae.plotting",
     "save_model": "skae._persistence",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, plotting
+    from . import datasets, model_selection, plotting
     from ._estimator import AutoencoderTransformer
     from ._persistence import load_model, save_model
 
