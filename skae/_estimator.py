@@ -172,7 +172,7 @@ class AutoencoderTransformer(
     conv_channels : int or tuple of int, default=(16, 32)
         Encoder channel widths for ``architecture="conv"``, one stride-2
         3x3 convolution each; the decoder mirrors them with transposed
-        convolutions. ``(64, 128, 256)`` is the heavier GPU-sized stack.
+        convolutions. ``(64, 128, 64)``, the tutorials' stack, is GPU-sized.
 
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of each row for
