@@ -9,13 +9,21 @@ the map back into an image with
 :meth:`~skae.AutoencoderTransformer.inverse_transform`.
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
 from skae.datasets import fetch_mnist
 from skae.plotting import LatentSpaceDisplay
+
+# The model trains for a short, fixed budget (max_iter) to keep this page
+# quick to build; it stops before its loss has flattened, and the
+# ConvergenceWarning that says so is silenced.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X_train, y_train = fetch_mnist(subset="train", return_X_y=True)
 X_test, y_test = fetch_mnist(subset="test", return_X_y=True)
@@ -59,3 +67,4 @@ fig, ax = plt.subplots(figsize=(5, 5))
 ax.imshow(images.transpose(0, 2, 1, 3).reshape(8 * 28, 8 * 28), cmap="gray")
 ax.set_axis_off()
 ax.set_title("Decoded grid over the 2-D code space")
+plt.show()

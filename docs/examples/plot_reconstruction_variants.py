@@ -8,11 +8,19 @@ digits it never saw. The training curves show the sparsity penalty as a
 separate term.
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
+from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
 from skae.datasets import fetch_mnist
 from skae.plotting import LossCurveDisplay, ReconstructionDisplay
+
+# The models train for a short, fixed budget (max_iter) to keep this page
+# quick to build; they stop before their loss has flattened, and the
+# ConvergenceWarning that says so is silenced.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X_train, _ = fetch_mnist(subset="train", return_X_y=True)
 X_test, _ = fetch_mnist(subset="test", return_X_y=True)
