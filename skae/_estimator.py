@@ -33,6 +33,7 @@ from ._neighbors import (
 )
 from ._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
 from ._objectives import Objective
+from ._repr import CompactReprMixin
 from ._training import SCHEDULES, TrainingConfig, fit_codes, steps_per_epoch, train
 
 # Rows per inference batch: large enough to keep the BLAS busy, small enough
@@ -135,7 +136,7 @@ def _resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
 
 
 class AutoencoderTransformer(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    CompactReprMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Dimensionality reduction with a PyTorch autoencoder.
 
