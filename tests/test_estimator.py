@@ -169,6 +169,27 @@ def test_set_output_pandas_uses_feature_names_out(blobs):
     assert list(out.columns) == [f"autoencodertransformer{i}" for i in range(3)]
 
 
+def test_polars_frames_in_and_out(blobs):
+    pl = pytest.importorskip("polars")
+    df = pl.DataFrame(blobs, schema=[f"f{i}" for i in range(12)])
+    ae = small_ae().set_output(transform="polars").fit(df)
+    np.testing.assert_array_equal(ae.feature_names_in_, df.columns)
+    out = ae.transform(df)
+    assert isinstance(out, pl.DataFrame)
+    assert out.columns == list(ae.get_feature_names_out())
+    # The frame carries the same codes as the plain array path.
+    np.testing.assert_array_equal(
+        out.to_numpy(), small_ae().fit(blobs).transform(blobs)
+    )
+    # inverse_transform maps back to arrays in input space, not to a frame.
+    back = ae.inverse_transform(out)
+    assert isinstance(back, np.ndarray) and back.shape == blobs.shape
+    # fit_transform goes through set_output as well.
+    assert isinstance(
+        small_ae().set_output(transform="polars").fit_transform(df), pl.DataFrame
+    )
+
+
 def test_dataframe_input_records_feature_names(blobs):
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(blobs, columns=[f"f{i}" for i in range(12)])
