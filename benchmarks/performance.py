@@ -302,8 +302,8 @@ def to_markdown(results: dict) -> str:
     md = [
         "# skae performance",
         "",
-        f"torch {results['torch']}, {results['threads']} threads. Each section "
-        "names the command that produced it.",
+        f"torch {results['torch']}, {results['threads']} threads. The commands "
+        "that produced each section are listed at the end.",
         "",
     ]
     if "overhead" in results:
@@ -391,11 +391,13 @@ def to_markdown(results: dict) -> str:
             ]
         md.append("")
     md += ["## Commands", ""]
-    md += [
-        f"- {name}: `{results[name]['command']}`"
-        for name in ("overhead", "efficiency", "inference", "peers", "conv")
-        if name in results and "command" in results[name]
-    ]
+    # One line per command, naming the sections it produced (one run
+    # usually writes several).
+    sections_of: dict[str, list[str]] = {}
+    for name in ("overhead", "efficiency", "inference", "peers", "conv"):
+        if name in results and "command" in results[name]:
+            sections_of.setdefault(results[name]["command"], []).append(name)
+    md += [f"- `{cmd}`: {', '.join(names)}" for cmd, names in sections_of.items()]
     return "\n".join(md)
 
 
