@@ -91,6 +91,18 @@ class LatentSpaceDisplay:
         One collection per class (or one in all without labels).
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.plotting import LatentSpaceDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.random((200, 16)), rng.integers(0, 3, 200)
+    >>> ae = AutoencoderTransformer(n_components=2, max_iter=5, random_state=0)
+    >>> display = LatentSpaceDisplay.from_estimator(ae.fit(X), X, y, title="codes")
+    >>> len(display.scatters_)  # one per class
+    3
     """
 
     def __init__(self, embedding, labels=None, axis_labels=("", ""), label_names=None):
@@ -110,7 +122,30 @@ class LatentSpaceDisplay:
         ax=None,
         **kwargs,
     ):
-        """Plot given codes (any width; see the class docstring for projection)."""
+        """Plot codes computed elsewhere, coloured by label.
+
+        Parameters
+        ----------
+        codes : array-like of shape (n_samples, n_codes)
+            Codes of any width: one column is drawn against zero, two are
+            drawn as they are, more are reduced to two by ``projection``.
+        labels : array-like of shape (n_samples,), default=None
+            Class of each point; one colour and legend entry per class.
+        projection : {"pca", "first"}, default="pca"
+            How codes wider than two are reduced: onto their first two
+            principal components, or by keeping the first two columns.
+        label_names : sequence or mapping of str, default=None
+            Legend names, indexed (or keyed) by label value.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs
+            Passed to :meth:`plot` (``s``, ``alpha``, ``legend``, ``title``).
+
+        Returns
+        -------
+        display : LatentSpaceDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         codes = np.asarray(codes, dtype=np.float64)
         if codes.ndim != 2 or len(codes) == 0:
             raise ValueError(
@@ -121,11 +156,50 @@ class LatentSpaceDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, labels=None, **kwargs):
-        """Encode ``X`` with a fitted transformer and plot the codes."""
+        """Encode ``X`` with a fitted transformer and plot the codes.
+
+        Parameters
+        ----------
+        estimator : fitted transformer
+            Any fitted object with ``transform``, such as
+            :class:`~skae.AutoencoderTransformer` or
+            :class:`~sklearn.decomposition.PCA`.
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+        labels : array-like of shape (n_samples,), default=None
+            Class of each row.
+        **kwargs
+            Passed to :meth:`from_embedding` (``projection``,
+            ``label_names``, ``ax``) and on to :meth:`plot`.
+
+        Returns
+        -------
+        display : LatentSpaceDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         return cls.from_embedding(estimator.transform(X), labels, **kwargs)
 
     def plot(self, ax=None, *, s=4, alpha=0.7, legend=True, title=None):
-        """Draw the scatter on ``ax`` (a new figure when None); return self."""
+        """Draw the scatter, one colour per class.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        s : float, default=4
+            Marker size.
+        alpha : float, default=0.7
+            Marker opacity.
+        legend : bool, default=True
+            Whether to add a legend of the classes (when there are labels).
+        title : str, default=None
+            Axes title.
+
+        Returns
+        -------
+        display : LatentSpaceDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         ax = _axes(ax)
         self.scatters_ = []
         if self.labels is None:
@@ -196,6 +270,17 @@ class ReconstructionDisplay:
         ``2 * n_images`` images, originals first.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.decomposition import PCA
+    >>> from skae.plotting import ReconstructionDisplay
+    >>> images = np.random.default_rng(0).random((50, 64))  # 8x8 images
+    >>> pca = PCA(n_components=5).fit(images)
+    >>> display = ReconstructionDisplay.from_estimator(pca, images, n_images=6)
+    >>> len(display.images_)  # 6 originals and 6 reconstructions
+    12
     """
 
     def __init__(self, originals, reconstructions, image_shape):
@@ -217,7 +302,25 @@ class ReconstructionDisplay:
     def from_predictions(
         cls, originals, reconstructions, *, image_shape=None, ax=None, **kw
     ):
-        """Plot given originals and reconstructions."""
+        """Plot originals above reconstructions computed elsewhere.
+
+        Parameters
+        ----------
+        originals, reconstructions : array-like of shape (n_images, n_features)
+            Flattened images, one per column of the figure.
+        image_shape : tuple of int, default=None
+            ``(height, width)`` or ``(channels, height, width)``; square
+            one-channel images when None.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kw
+            Passed to :meth:`plot` (``title``, ``gap``).
+
+        Returns
+        -------
+        display : ReconstructionDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         originals = np.asarray(originals)
         if image_shape is None:
             side = math.isqrt(originals.shape[1])
@@ -228,10 +331,28 @@ class ReconstructionDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, *, n_images=8, image_shape=None, **kwargs):
-        """Reconstruct the first ``n_images`` rows of ``X`` with ``estimator``.
+        """Reconstruct the first ``n_images`` rows of ``X`` and plot them.
 
-        ``image_shape`` defaults to the estimator's ``image_shape_`` when it
-        has one, else to square one-channel images.
+        Parameters
+        ----------
+        estimator : fitted transformer
+            An object with ``transform`` and ``inverse_transform``, such as
+            :class:`~skae.AutoencoderTransformer` or
+            :class:`~sklearn.decomposition.PCA`.
+        X : array-like of shape (n_samples, n_features)
+            Images, flattened; only the first ``n_images`` rows are used.
+        n_images : int, default=8
+            Number of images (columns of the figure).
+        image_shape : tuple of int, default=None
+            The estimator's ``image_shape_`` when it has one, else square
+            one-channel images.
+        **kwargs
+            Passed to :meth:`from_predictions` (``ax``) and on to :meth:`plot`.
+
+        Returns
+        -------
+        display : ReconstructionDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
         """
         X = np.asarray(X)[:n_images]
         if image_shape is None:
@@ -240,7 +361,22 @@ class ReconstructionDisplay:
         return cls.from_predictions(X, recon, image_shape=image_shape, **kwargs)
 
     def plot(self, ax=None, *, title=None, gap=0.1):
-        """Draw both rows on ``ax`` (a new figure when None); return self."""
+        """Draw the originals in the top row and their reconstructions below.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        title : str, default=None
+            Axes title.
+        gap : float, default=0.1
+            Space between images, as a fraction of an image's width.
+
+        Returns
+        -------
+        display : ReconstructionDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         ax = _axes(ax)
         self.images_ = []
         for row, block in enumerate((self.originals, self.reconstructions)):
@@ -293,6 +429,17 @@ class LossCurveDisplay:
         One line per plotted series, keyed as in ``history``.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.plotting import LossCurveDisplay
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> ae = AutoencoderTransformer(max_iter=8, early_stopping=True, random_state=0)
+    >>> display = LossCurveDisplay.from_estimator(ae.fit(X))
+    >>> sorted(display.lines_)
+    ['loss', 'val_mse']
     """
 
     LABELS = {
@@ -307,14 +454,52 @@ class LossCurveDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, *, ax=None, **kwargs):
-        """Plot the ``history_`` of a fitted estimator."""
+        """Plot the ``history_`` of a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : AutoencoderTransformer
+            A fitted estimator.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs
+            Passed to :meth:`plot` (``log_scale``, ``title``).
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If ``estimator`` has not been fitted.
+        """
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator, "history_")
         return cls(estimator.history_).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, log_scale=True, title=None):
-        """Draw the curves on ``ax`` (a new figure when None); return self."""
+        """Draw one line per recorded series against the epoch.
+
+        The reconstruction and penalty terms are drawn only when a penalty
+        was trained (otherwise the reconstruction term is the objective).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        log_scale : bool, default=True
+            Whether the loss axis is logarithmic.
+        title : str, default=None
+            Axes title.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         ax = _axes(ax)
         self.lines_ = {}
         has_penalty = any(self.history.get("penalty", []))
@@ -352,6 +537,19 @@ class KNNAccuracyDisplay:
         One line per method.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> from skae.plotting import KNNAccuracyDisplay
+    >>> rows = [
+    ...     {"method": "PCA", "dim": 2, "knn_accuracy": 0.43},
+    ...     {"method": "PCA", "dim": 32, "knn_accuracy": 0.97},
+    ...     {"method": "skae", "dim": 2, "knn_accuracy": 0.69},
+    ...     {"method": "skae", "dim": 32, "knn_accuracy": 0.97},
+    ... ]
+    >>> display = KNNAccuracyDisplay.from_results(rows, title="MNIST")
+    >>> list(display.lines_)
+    ['PCA', 'skae']
     """
 
     def __init__(self, results: Sequence[Mapping]):
@@ -359,12 +557,43 @@ class KNNAccuracyDisplay:
 
     @classmethod
     def from_results(cls, results, *, dataset=None, ax=None, **kwargs):
-        """Plot benchmark rows, optionally only those of one ``dataset``."""
+        """Plot rows of a benchmark's ``results.json``.
+
+        Parameters
+        ----------
+        results : sequence of mapping
+            Rows with ``method``, ``dim`` and ``knn_accuracy``, and
+            ``dataset`` when filtering by it.
+        dataset : str, default=None
+            Keep only the rows of this dataset; all rows when None.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        **kwargs
+            Passed to :meth:`plot` (``title``).
+
+        Returns
+        -------
+        display : KNNAccuracyDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         rows = [r for r in results if dataset is None or r.get("dataset") == dataset]
         return cls(rows).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, title=None):
-        """Draw the lines on ``ax`` (a new figure when None); return self."""
+        """Draw one line per method; a log-2 axis when dimensions span > 4x.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+        title : str, default=None
+            Axes title.
+
+        Returns
+        -------
+        display : KNNAccuracyDisplay
+            The display, with its artists, ``ax_`` and ``figure_`` set.
+        """
         ax = _axes(ax)
         self.lines_ = {}
         methods = list(dict.fromkeys(r["method"] for r in self.results))

@@ -165,3 +165,14 @@ def test_knn_accuracy_one_line_per_method():
     np.testing.assert_array_equal(display.lines_["skae"].get_xdata(), [2, 8, 32])
     np.testing.assert_allclose(display.lines_["pca"].get_ydata(), [0.5, 0.7, 0.8])
     assert display.ax_.get_xscale() == "log"
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import skae.plotting
+
+    failures, tried = doctest.testmod(skae.plotting, verbose=False)
+    plt.close("all")
+    assert failures == 0
+    assert tried >= 25  # the four class examples ran
