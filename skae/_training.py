@@ -301,8 +301,7 @@ def _report(epoch: int, config: TrainingConfig, record: dict, seconds: float) ->
         parts += [f"{t}={record[t]:.6f}" for t in ("reconstruction", *extra)]
     if "val_mse" in record:
         parts.append(f"val_mse={record['val_mse']:.6f}")
-    parts.append(f"({seconds:.2f}s)")
-    print(", ".join(parts), file=sys.stdout, flush=True)
+    print(f"{', '.join(parts)} ({seconds:.2f} s)", file=sys.stdout, flush=True)
 
 
 def train(

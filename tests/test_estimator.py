@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -258,7 +259,7 @@ def test_verbose_prints_one_line_per_epoch(blobs, capsys):
         ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Epoch")
     ]
     assert len(lines) == 4
-    assert lines[0].startswith("Epoch 1/4, loss=")
+    assert re.fullmatch(r"Epoch 1/4, loss=\d\.\d{6} \(\d+\.\d\d s\)", lines[0])
 
 
 def test_convergence_warning_only_when_max_iter_cuts_training(blobs):
