@@ -126,3 +126,16 @@ def test_missing_data_gives_a_clear_message(tmp_path):
     assert "the datasets could not be loaded" in proc.stderr
     assert "download_if_missing=False" in proc.stderr and "SKAE_DATA" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_reading_never_prints_a_signed_zero_difference(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPORT.parent))
+    from reportkit.render import reading
+
+    def row(method, acc):
+        return dict(dataset="mnist", method=method, dim=32, knn_accuracy=acc,
+                    transductive=False, recon_mse=None, transform_s=None)  # fmt: skip
+
+    rows = [row("PCA", 0.9654), row("UMAP", 0.9454), row("skae vanilla", 0.9651)]
+    (line,) = reading(rows, "mnist")
+    assert "skae vanilla 0.965 (-0.0003 vs PCA) (+0.020 vs UMAP)" in line

@@ -273,7 +273,10 @@ def reading(rows: list[dict], dataset: str) -> list[str]:
                 other = [r for r in at if r["method"] == ref]
                 if other:
                     diff = top["knn_accuracy"] - other[0]["knn_accuracy"]
-                    line += f" ({diff:+.3f} vs {ref})"
+                    # Below half a unit of the third decimal, "+0.000" or
+                    # "-0.000" would hide which side is ahead.
+                    shown = f"{diff:+.3f}" if abs(diff) >= 5e-4 else f"{diff:+.4f}"
+                    line += f" ({shown} vs {ref})"
         out.append(line + ".")
     pca = {r["dim"]: r for r in ds if r["method"] == "PCA"}
     for r in skae:
