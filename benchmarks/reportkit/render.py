@@ -139,11 +139,17 @@ def figures(
         for ax, r in zip(axes, twod, strict=False):
             Z = artifacts[_key(r)]["test_embedding"]
             LatentSpaceDisplay.from_embedding(
-                Z[show], y[show], label_names=target_names, ax=ax, legend=ax is axes[0],
+                Z[show], y[show], label_names=target_names, ax=ax, legend=False,
                 title=method_label(r["method"], ds_rows), s=2,
             )  # fmt: skip
             ax.set_xticks([])
             ax.set_yticks([])
+        # One legend for all panels, beside them rather than over any data.
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(
+            handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+            markerscale=4, fontsize="small", title="class",
+        )  # fmt: skip
         written["2-D embeddings of the test split"] = _save(
             fig, out, f"embeddings_{dataset}.png"
         )
@@ -190,8 +196,15 @@ def figures(
     )
     ax.set_yticks(pos, labels=names)
     ax.set_xscale("log")
+    # A method that cannot embed new rows has no transform bar: say so, at
+    # the left edge, instead of leaving an empty slot.
+    left = ax.get_xlim()[0]
+    for p, r in zip(pos, timed, strict=True):
+        if r["transform_s"] is None:
+            why = " n/a (transductive)" if r.get("transductive") else " n/a"
+            ax.text(left, p + 0.2, why, va="center", fontsize="small")
     ax.set_xlabel("seconds (log scale)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="lower right")
     written["Fit and transform time per method"] = _save(
         fig, out, f"times_{dataset}.png"
     )
@@ -219,7 +232,9 @@ def _save(fig, out: Path, name: str) -> str:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(out / name, dpi=110)
+    # "tight" keeps what lies outside the axes (the embeddings' legend, the
+    # reconstructions' row labels) inside the image.
+    fig.savefig(out / name, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return name
 
