@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import torch
+from reportkit import environment
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -54,19 +54,6 @@ SETTINGS: dict[str, dict] = {
     "gelu lr=6e-3, 11 epochs": _setting("gelu", 6e-3, 11),
     "relu lr=3e-3, 22 epochs": _setting("relu", 3e-3, 22),
 }
-
-
-def _revision() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 @functools.cache
@@ -103,7 +90,7 @@ def run(dataset: str, name: str, seed: int) -> dict:
         "fit_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),
         "params": params,
-        "skae_revision": _revision(),
+        "skae_revision": environment.code_revision(),
     }
 
 

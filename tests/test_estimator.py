@@ -291,16 +291,27 @@ def test_cosine_schedule_warns_only_when_cut_short(blobs):
 
 
 @pytest.mark.parametrize(
-    "n_samples, batch_size, epochs",
-    [(60000, 256, 22), (2000, 256, 625), (1000, 256, 1000), (100, 16, 715)],
+    "n_samples, batch_size, neighbor_weight, epochs",
+    [
+        (60000, 256, 0.0, 11),
+        (2000, 256, 0.0, 313),
+        (1000, 256, 0.0, 625),
+        (100, 16, 0.0, 358),
+        (500, 500, 0.0, 1000),
+        (600000, 256, 0.0, 10),
+        # The neighbour-graph term keeps a budget of 5,000 steps.
+        (60000, 256, 1.0, 22),
+        (2000, 256, 0.5, 625),
+    ],
 )
-def test_auto_max_iter_is_a_step_budget(n_samples, batch_size, epochs):
-    ae = AutoencoderTransformer(batch_size=batch_size)
+def test_auto_max_iter_is_a_step_budget(n_samples, batch_size, neighbor_weight, epochs):
+    ae = AutoencoderTransformer(batch_size=batch_size, neighbor_weight=neighbor_weight)
     assert ae._resolve_max_iter(n_samples) == epochs
     batches = math.ceil(n_samples / min(batch_size, n_samples))
-    # About 5,000 optimiser steps unless the epoch bounds (10, 1000) bind.
+    budget = 5000 if neighbor_weight else 2500
+    # About `budget` optimiser steps unless the epoch bounds (10, 1000) bind.
     if 10 < epochs < 1000:
-        assert 5000 <= epochs * batches < 5000 + batches
+        assert budget <= epochs * batches < budget + batches
 
 
 def test_auto_max_iter_is_recorded_after_fit(blobs):
