@@ -17,8 +17,10 @@ and for the 2-D maps of the neighbour-graph term::
         --out benchmarks/results/neighbors.json
 
 Every finished (dataset, method, dim) row is appended to ``--out`` at once,
-with every parameter of the estimator, so an interrupted run resumes where it
-stopped and any number can be recomputed from the file alone. UMAP is run as
+with every parameter of the estimator and the start time of its run
+(``run_started``), so an interrupted run resumes where it stopped and any
+number can be recomputed from the file alone. ``--rerun-baselines`` fits PCA,
+UMAP and t-SNE again, to compare timings within one run. UMAP is run as
 users run it: unseeded, so that umap-learn uses all cores (its row states the
 thread count); its numba compilation is done once, untimed, before the first
 timed fit. t-SNE cannot embed new rows: it embeds train and test together.
@@ -243,6 +245,12 @@ def main(argv=None) -> int:
     p.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/convergence.json")
     )
+    p.add_argument(
+        "--rerun-baselines",
+        action="store_true",
+        help="fit PCA, UMAP and t-SNE again even if the file has their rows, so "
+        "that every timing compared in one table comes from one run",
+    )
     args = p.parse_args(argv)
 
     results = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
@@ -255,13 +263,17 @@ def main(argv=None) -> int:
         revision = "uncommitted"
     fields = ("dataset", "method", "dim", "n_train", "n_test", "seed")
     done = {(*(r[f] for f in fields), r.get("skae_revision")) for r in results["rows"]}
+    # Rows written by this invocation share its start time: timings are only
+    # comparable within one run on a shared machine.
+    run_started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for dataset in args.datasets:
         X_train, y_train, X_test, y_test = _load(dataset, args.n_train, args.n_test)
         for dim in args.dims:
             for method in args.methods:
                 code = revision if method in SETTINGS else None
                 row_key = (dataset, method, dim, len(X_train), len(X_test), args.seed)
-                if (*row_key, code) in done:
+                rerun = args.rerun_baselines and method in BASELINES
+                if (*row_key, code) in done and not rerun:
                     continue
                 out = run_method(method, X_train, X_test, dim, args.seed)
                 Z_train, Z_test = out.pop("Z")
@@ -272,6 +284,7 @@ def main(argv=None) -> int:
                     "n_train": len(X_train),
                     "n_test": len(X_test),
                     "seed": args.seed,
+                    "run_started": run_started,
                     "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test),
                     # Of the test codes, 5 neighbours (O(n_test^2) memory).
                     "trustworthiness5": float(trustworthiness(X_test, Z_test)),
