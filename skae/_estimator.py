@@ -70,7 +70,8 @@ _AUTO_SPARSITY_WEIGHT = {"l1": 0.002, "kl": 0.015}
 _NEIGHBOR_SCALE = 10.0
 # Adam steps regressing the encoder onto the graph's spectral layout before
 # training (the neighbour term's warm start). On full MNIST at 2-D, 500 took
-# about 5 s and raised test 5-NN from 0.874 to 0.894 (neighbors.json).
+# about 5 s and raised test 5-NN from 0.874 to 0.894 (neighbors.json, with
+# the earlier ReLU defaults).
 _WARM_START_STEPS = 500
 
 
@@ -174,9 +175,9 @@ class AutoencoderTransformer(
         features and the code; ``()`` maps the features to the code with one
         linear layer, which at 2-D leaves the decoder too little to rebuild
         the features from.
-        ``(512, 256)`` gave the best 32-D codes we measured on full MNIST
-        and Fashion-MNIST, for 1.6 to 1.8 times the defaults' fit time (user
-        guide, "Quality and fit time at 32-D").
+        ``(512, 256)`` with ``max_iter=22`` gave the best 32-D codes we
+        measured on full MNIST and Fashion-MNIST, for about 3.5 to 4 times
+        the defaults' fit time (user guide, "Quality and fit time at 32-D").
 
     conv_channels : int or tuple of int, default=(16, 32)
         Encoder channel widths for ``architecture="conv"``, one stride-2
