@@ -25,14 +25,12 @@ import warnings
 from pathlib import Path
 
 import torch
+from convergence import FETCHERS, _plain, knn_accuracy
+from convergence import _load as _load_split
 from reportkit import environment
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
-from skae.datasets import fetch_fashion_mnist, fetch_mnist
-
-FETCHERS = {"mnist": fetch_mnist, "fashion-mnist": fetch_fashion_mnist}
 
 
 def _setting(activation: str, lr: float, epochs: int, **extra) -> dict:
@@ -56,13 +54,8 @@ SETTINGS: dict[str, dict] = {
 }
 
 
-@functools.cache
-def _load(dataset: str):
-    fetch = FETCHERS[dataset]
-    return (
-        *fetch(subset="train", return_X_y=True),
-        *fetch(subset="test", return_X_y=True),
-    )
+# The full protocol's data, loaded once per dataset for all settings.
+_load = functools.cache(functools.partial(_load_split, n_train=60000, n_test=10000))
 
 
 def run(dataset: str, name: str, seed: int) -> dict:
@@ -74,22 +67,19 @@ def run(dataset: str, name: str, seed: int) -> dict:
         warnings.simplefilter("ignore", ConvergenceWarning)
         ae.fit(X)
     seconds = time.perf_counter() - tic
-    knn = KNeighborsClassifier(n_neighbors=5).fit(ae.transform(X), y)
-    params = {
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in ae.get_params().items()
-    }
+    accuracy = knn_accuracy(ae.transform(X), y, ae.transform(X_test), y_test)
     return {
         "dataset": dataset,
         "setting": name,
         "seed": seed,
         "n_train": len(X),
         "n_test": len(X_test),
-        "knn_accuracy": round(float(knn.score(ae.transform(X_test), y_test)), 4),
+        "knn_accuracy": round(accuracy, 4),
         "test_mse": float(-ae.score(X_test)),
         "n_iter": ae.n_iter_,
         "fit_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),
-        "params": params,
+        "params": {k: _plain(v) for k, v in ae.get_params().items()},
         "skae_revision": environment.code_revision(),
     }
 
