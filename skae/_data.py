@@ -98,12 +98,15 @@ class RowSource:
         else:
             self._X, self._rows, self._resident = X, rows, None
 
+    def _rows_of_x(self, index: torch.Tensor) -> np.ndarray:
+        """Positions in ``X`` of this source's rows ``index``."""
+        return index.numpy() if self._rows is None else self._rows[index.numpy()]
+
     def take(self, index: torch.Tensor) -> torch.Tensor:
         """Rows ``index`` (a CPU int64 tensor) as a dense tensor on ``device``."""
         if self._resident is not None:
             return self._resident[index.to(self.device, non_blocking=True)]
-        rows = index.numpy() if self._rows is None else self._rows[index.numpy()]
-        block = self._X[rows]  # a fresh array: fancy indexing copies
+        block = self._X[self._rows_of_x(index)]  # a fresh array: fancy indexing copies
         if sp.issparse(block):
             block = block.toarray()
         return _to_tensor(block, self.device)
@@ -115,8 +118,7 @@ class RowSource:
             out.n_samples, out.device = len(index), self.device
             out._X, out._rows, out._resident = None, None, self.take(index)
             return out
-        rows = index.numpy() if self._rows is None else self._rows[index.numpy()]
-        return RowSource(self._X, self.device, rows=rows)
+        return RowSource(self._X, self.device, rows=self._rows_of_x(index))
 
 
 def iter_batches(
