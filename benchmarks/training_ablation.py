@@ -2,10 +2,10 @@
 
 Each positional argument is ``tag|dataset|n_train|params``: ``params`` is a
 Python dict literal of :class:`skae.AutoencoderTransformer` parameters (added
-to ``random_state=0``), or ``pcaN`` for PCA with N components. Every setting
-is fitted on the first ``n_train`` training images and scored by 5-NN
-accuracy of the codes of all 10,000 test images; one JSON line per setting is
-appended to ``--out``. The rows in
+to ``random_state=0``, which they may override), or ``pcaN`` for PCA with N
+components. Every setting is fitted on the first ``n_train`` training
+images and scored by 5-NN accuracy of the codes of all 10,000 test images;
+one JSON line per setting is appended to ``--out``. The rows in
 ``benchmarks/results/training_ablation_10k.jsonl`` chose this package's
 training defaults (loss, schedule, peak rate, step budget); for example::
 
@@ -18,6 +18,15 @@ while other work ran on the same 2-core machine. Its rows marked
 ``"output_bias_init": false`` ran before the decoder's output bias started at
 the feature means (today's code always does); the first rows there are the
 measurement that motivated it.
+
+``benchmarks/results/small_data_2k.jsonl`` holds the small-data rows of the
+FAQ (2,000 training digits at 16-D, PCA against the defaults and one change
+to them per row; the tags and parameters are in the file)::
+
+    SKAE_DATA=../shared/data python benchmarks/training_ablation.py \\
+        --out benchmarks/results/small_data_2k.jsonl "pca16|mnist|2000|pca16" \\
+        "defaults|mnist|2000|{'n_components': 16}" \\
+        "linear|mnist|2000|{'n_components': 16, 'hidden_layer_sizes': ()}"
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import json
 import time
 import warnings
 
+from reportkit import environment
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -48,7 +58,7 @@ def run(tag: str, dataset: str, n_train: int, spec: str) -> dict:
         Z_train = model.fit_transform(X_train)
         fit_s = time.perf_counter() - tic
     else:
-        model = AutoencoderTransformer(random_state=0, **ast.literal_eval(spec))
+        model = AutoencoderTransformer(**{"random_state": 0, **ast.literal_eval(spec)})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X_train)
@@ -69,6 +79,7 @@ def run(tag: str, dataset: str, n_train: int, spec: str) -> dict:
         "params": spec,
         "acc": round(float(accuracy), 4),
         "fit_s": round(fit_s, 1),
+        "skae_revision": environment.code_revision(),
         **extra,
     }
 
