@@ -74,6 +74,12 @@ SETTINGS: dict[str, dict] = {
         "max_iter": 88,
         "batch_size": 1024,
     },
+    # Encoder capacity: in a prototype on 10,000 digits (2-D, 5,000 steps,
+    # 2,000 test digits) the wide encoder raised 5-NN from 0.819 to 0.870.
+    "skae neighbors wide": {
+        "neighbor_weight": 1.0,
+        "hidden_layer_sizes": (512, 256),
+    },
     # Fit time against quality at 32-D: max_iter="auto" gives 60,000 rows
     # 11 epochs (about 2,500 steps), which fits in about half of UMAP's time;
     # twice that budget shows what a longer fit buys.
