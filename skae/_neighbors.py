@@ -144,6 +144,63 @@ def spectral_start(
     return (layout * (_START_EXTENT / extent)).astype(np.float32)
 
 
+def umap_layout(
+    X, graph: sp.coo_matrix, start: np.ndarray, seed: int
+) -> np.ndarray:
+    """umap-learn's own optimised layout of ``graph``, from ``start``.
+
+    A target for the encoder's warm start. Unfolding a map with the
+    parametric term alone takes far more optimiser steps than a 2-core CPU
+    gives in a minute (on full MNIST 5,000 steps of 256 edges reached 2-D
+    5-NN 0.909, four times as many 0.926), while umap-learn's numba
+    optimiser moves each training row directly and needs no network pass.
+    Its layout is what the encoder then learns to reproduce as a function of
+    the inputs. Run serially (umap-learn's seeded path), so that a seeded fit
+    gives the same layout every time.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        The rows of the graph (umap-learn reads only their number here).
+    graph : scipy.sparse.coo_matrix of shape (n_samples, n_samples)
+        The fuzzy graph from :func:`fuzzy_graph`; not modified.
+    start : ndarray of shape (n_samples, n_components)
+        Starting layout, e.g. from :func:`spectral_start`.
+    seed : int
+        Seeds the negative sampling.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components), float32
+        Centred on the origin, at UMAP's scale (the scale of ``edge_curve``).
+    """
+    from umap.umap_ import simplicial_set_embedding
+
+    a, b = edge_curve()
+    # UMAP's own epoch rule: 500 for small graphs, 200 from 10,000 rows.
+    n_epochs = 500 if graph.shape[0] <= 10_000 else 200
+    layout, _ = simplicial_set_embedding(
+        X,
+        graph.copy(),  # umap-learn prunes weak edges of its argument in place
+        start.shape[1],
+        1.0,  # initial learning rate, UMAP's default
+        a,
+        b,
+        1.0,  # repulsion strength, UMAP's default
+        5,  # negative samples per positive, UMAP's default
+        n_epochs,
+        start,
+        np.random.RandomState(seed),
+        "euclidean",
+        {},
+        False,  # no densMAP
+        {},
+        False,
+        parallel=False,
+    )
+    return (layout - layout.mean(axis=0)).astype(np.float32)
+
+
 def edge_curve() -> tuple[float, float]:
     """UMAP's ``(a, b)`` for its default ``min_dist`` and ``spread``."""
     from umap.umap_ import find_ab_params

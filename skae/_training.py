@@ -244,24 +244,34 @@ def fit_codes(
     batch_size: int,
     learning_rate: float,
     generator: torch.Generator,
+    corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
 ) -> None:
     """Regress ``encoder`` onto ``targets`` (one target code per source row).
 
     A warm start: ``steps`` Adam steps of mean squared error on random row
-    batches, with an optimiser of its own so that the main run's Adam starts
-    from fresh moment estimates. ``targets`` lives on the source's device.
+    batches, with the learning rate annealed along half a cosine (so the
+    regression ends at a minimum, not at its last noisy step) and an
+    optimiser of its own, so that the main run's Adam starts from fresh
+    moment estimates. ``corrupt`` is applied to each batch of inputs: noise
+    there makes the encoder a smoother function of its input, which places
+    unseen rows better. ``targets`` lives on the source's device.
     """
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
+    # One "epoch" of ``steps`` batches: the cosine spans the whole regression.
+    config = TrainingConfig(
+        learning_rate_init=learning_rate, learning_rate="cosine", max_iter=1
+    )
+    optimizer = make_adam(list(encoder.parameters()), config)
+    schedule = make_schedule(optimizer, config, steps)
     n = source.n_samples
     encoder.train()
     for _ in range(steps):
         rows = torch.randint(n, (min(batch_size, n),), generator=generator)
-        loss = (
-            (encoder(source.take(rows)) - targets[rows.to(targets.device)]) ** 2
-        ).mean()
+        codes = encoder(corrupt(source.take(rows)))
+        loss = ((codes - targets[rows.to(targets.device)]) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
 
 
 def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:

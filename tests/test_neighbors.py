@@ -191,23 +191,29 @@ def test_term_combines_with_other_options(extra):
     assert ae.inverse_transform(ae.transform(X)).shape == X.shape
 
 
+def _separates(codes, labels) -> bool:
+    """Whether every code lies nearer its own cluster's centre than any other's."""
+    centres = np.stack([codes[labels == k].mean(axis=0) for k in np.unique(labels)])
+    nearest = np.linalg.norm(codes[:, None] - centres, axis=2).argmin(axis=1)
+    return bool(np.all(nearest == labels))
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("fmt", ["csr", "coo"])
 def test_sparse_input_trains_with_the_term(fmt, early_stopping):
-    X, _ = _clusters()
+    X, labels = _clusters()
     dense = AutoencoderTransformer(
         n_components=2, neighbor_weight=1.0, early_stopping=early_stopping, **FAST
     )
     sparse = clone(dense)
-    np.testing.assert_allclose(
-        sparse.fit_transform(sp.coo_matrix(X).asformat(fmt)),
-        dense.fit_transform(X),
-        # Sparse and dense distances round differently (graphs agree to 1e-4,
-        # test_fuzzy_graph_accepts_sparse_rows), and training carries that
-        # difference through every step; codes span about +-10.
-        rtol=1e-4,
-        atol=5e-3,
-    )
+    codes = sparse.fit_transform(sp.coo_matrix(X).asformat(fmt))
+    # Sparse and dense distances round differently (graphs agree to 1e-4,
+    # test_fuzzy_graph_accepts_sparse_rows), and umap-learn's layout, a
+    # stochastic optimisation scheduled by the edge strengths, turns that into
+    # a different but equally good map: compare what the maps show.
+    assert np.isfinite(codes).all()
+    assert _separates(codes, labels)
+    assert _separates(dense.fit_transform(X), labels)
 
 
 def test_too_few_rows_for_the_term_leave_a_fitted_model_intact():
