@@ -144,9 +144,7 @@ def spectral_start(
     return (layout * (_START_EXTENT / extent)).astype(np.float32)
 
 
-def umap_layout(
-    X, graph: sp.coo_matrix, start: np.ndarray, seed: int
-) -> np.ndarray:
+def umap_layout(X, graph: sp.coo_matrix, start: np.ndarray, seed: int) -> np.ndarray:
     """umap-learn's own optimised layout of ``graph``, from ``start``.
 
     A target for the encoder's warm start. Unfolding a map with the
