@@ -16,6 +16,7 @@ from skae._neighbors import (
     edge_curve,
     fuzzy_graph,
     spectral_start,
+    umap_layout,
 )
 from skae._training import fit_codes
 
@@ -29,6 +30,13 @@ def _clusters(n_per=40, n_features=6, seed=0):
     centres = rng.normal(scale=6.0, size=(3, n_features))
     X = np.concatenate([c + rng.normal(size=(n_per, n_features)) for c in centres])
     return X.astype(np.float32), np.repeat(np.arange(3), n_per)
+
+
+def _separates(codes, labels) -> bool:
+    """Whether every code lies nearer its own cluster's centre than any other's."""
+    centres = np.stack([codes[labels == k].mean(axis=0) for k in np.unique(labels)])
+    nearest = np.linalg.norm(codes[:, None] - centres, axis=2).argmin(axis=1)
+    return bool(np.all(nearest == labels))
 
 
 def test_fuzzy_graph_links_each_row_to_its_own_cluster():
@@ -72,6 +80,27 @@ def test_spectral_start_separates_clusters_at_umaps_scale():
     # Too few rows for two non-trivial eigenvectors: no start.
     tiny = fuzzy_graph(X[:4], n_neighbors=3, seed=0)
     assert spectral_start(X[:4], tiny, n_components=2, seed=0) is None
+
+
+def test_umap_layout_is_seeded_centred_and_keeps_clusters_apart():
+    X, labels = _clusters()
+    graph = fuzzy_graph(X, n_neighbors=10, seed=0)
+    start = spectral_start(X, graph, n_components=2, seed=0)
+    before = graph.copy()
+    layout = umap_layout(X, graph, start, seed=0)
+    assert layout.shape == (len(X), 2) and layout.dtype == np.float32
+    np.testing.assert_allclose(layout.mean(axis=0), 0, atol=1e-4)
+    assert _separates(layout, labels)
+    # Seeded, hence serial and repeatable; the caller's graph is untouched.
+    np.testing.assert_array_equal(umap_layout(X, graph, start, seed=0), layout)
+    assert (graph != before).nnz == 0
+
+    # The optimiser moved the rows: clusters tighter relative to their spread.
+    def spread_ratio(Z):
+        within = np.mean([Z[labels == k].std(axis=0).sum() for k in range(3)])
+        return within / Z.std(axis=0).sum()
+
+    assert spread_ratio(layout) < spread_ratio(start)
 
 
 def test_fit_codes_regresses_the_encoder_onto_targets():
@@ -189,13 +218,6 @@ def test_term_combines_with_other_options(extra):
     ).fit(X)
     assert np.isfinite(ae.transform(X)).all()
     assert ae.inverse_transform(ae.transform(X)).shape == X.shape
-
-
-def _separates(codes, labels) -> bool:
-    """Whether every code lies nearer its own cluster's centre than any other's."""
-    centres = np.stack([codes[labels == k].mean(axis=0) for k in np.unique(labels)])
-    nearest = np.linalg.norm(codes[:, None] - centres, axis=2).argmin(axis=1)
-    return bool(np.all(nearest == labels))
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

@@ -52,8 +52,9 @@ for row, (name, fetch) in zip(
     strict=True,
 ):
     X_train, y_train, X_test, y_test, names = load(fetch)
-    # max_iter=100 (1,200 steps) rather than "auto" (5,000) keeps the gallery
-    # build short; the map is a little coarser for it.
+    # max_iter=100 (1,200 steps) rather than "auto" (2,500) keeps the gallery
+    # build short; the encoder starts from umap-learn's layout of the graph,
+    # so the shorter run costs the map little.
     ae = AutoencoderTransformer(
         n_components=2, neighbor_weight=1.0, max_iter=100, random_state=0
     )
