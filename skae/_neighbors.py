@@ -144,7 +144,9 @@ def spectral_start(
     return (layout * (_START_EXTENT / extent)).astype(np.float32)
 
 
-def umap_layout(X, graph: sp.coo_matrix, start: np.ndarray, seed: int) -> np.ndarray:
+def umap_layout(
+    X, graph: sp.coo_matrix, start: np.ndarray, seed: int, parallel: bool = False
+) -> np.ndarray:
     """umap-learn's own optimised layout of ``graph``, from ``start``.
 
     A target for the encoder's warm start. Unfolding a map with the
@@ -153,8 +155,7 @@ def umap_layout(X, graph: sp.coo_matrix, start: np.ndarray, seed: int) -> np.nda
     5-NN 0.909, four times as many 0.926), while umap-learn's numba
     optimiser moves each training row directly and needs no network pass.
     Its layout is what the encoder then learns to reproduce as a function of
-    the inputs. Run serially (umap-learn's seeded path), so that a seeded fit
-    gives the same layout every time.
+    the inputs.
 
     Parameters
     ----------
@@ -166,6 +167,10 @@ def umap_layout(X, graph: sp.coo_matrix, start: np.ndarray, seed: int) -> np.nda
         Starting layout, e.g. from :func:`spectral_start`.
     seed : int
         Seeds the negative sampling.
+    parallel : bool, default=False
+        Run umap-learn's parallel optimiser: about twice as fast on 2 cores
+        (12 s against 21 s on MNIST's graph), but its threads race, so the
+        layout differs run to run. As UMAP does, for unseeded fits only.
 
     Returns
     -------
@@ -194,7 +199,7 @@ def umap_layout(X, graph: sp.coo_matrix, start: np.ndarray, seed: int) -> np.nda
         False,  # no densMAP
         {},
         False,
-        parallel=False,
+        parallel=parallel,
     )
     return (layout - layout.mean(axis=0)).astype(np.float32)
 
