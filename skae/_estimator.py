@@ -49,7 +49,8 @@ _MODULE_ATTRS = ("encoder_", "decoder_")
 # codes than 5,000 steps did at the old ones (benchmarks/defaults_sweep.py).
 # The neighbour-graph term gets the same budget: its encoder starts from
 # umap-learn's layout (below), so the steps refine a map rather than unfold
-# one. On full MNIST at 2-D, 11 epochs gave 5-NN 0.945 and 3 epochs 0.939.
+# one (in a prototype on full MNIST at 2-D, 11 epochs gave test 5-NN 0.945
+# and 3 epochs 0.939).
 _AUTO_STEPS = 2500
 _AUTO_MIN_EPOCHS = 10
 _AUTO_MAX_EPOCHS = 1000
@@ -262,19 +263,19 @@ class AutoencoderTransformer(
         UMAP does (from its spectral layout, with its own optimiser: serial
         and reproducible when ``random_state`` is set, parallel when None),
         and the encoder is regressed onto that layout for 3,000 steps of 512
-        rows, with 20% of its inputs masked so that it places unseen rows well; the
-        term then refines the map while the decoder trains. ``transform``
-        stays one encoder pass, and neither the graph nor the layout is kept
-        in the fitted model. 1.0 is the recommended setting for 2-D maps: it
-        weighs UMAP's per-pair cross-entropy ten times the per-pixel
-        reconstruction loss, which on MNIST gave maps as good as the graph
-        term alone while the decoder still trains (see the user guide for
-        measured accuracy and fit time). Left at 0 by default: at larger
+        rows, with 20% of its inputs masked so that it places unseen rows
+        well; the term then refines the map while the decoder trains.
+        ``transform`` stays one encoder pass, and neither the graph nor the
+        layout is kept in the fitted model. 1.0 is the recommended setting
+        for 2-D maps: it weighs UMAP's per-pair cross-entropy ten times the
+        per-pixel reconstruction loss, which on MNIST gave maps as good as
+        the graph term alone while the decoder still trains (see the user
+        guide for measured accuracy and fit time). Left at 0 by default: at larger
         codes the term trades reconstruction and trustworthiness for
-        neighbourhoods. Before the layout start, on full MNIST it raised 5-NN
-        at 8-D (0.950 to 0.964) but lowered it at 32-D (0.974 to 0.962), as
-        Parametric UMAP's authors found at 64-D, and it lowered trustworthiness and
-        reconstruction at both.
+        neighbourhoods. On full MNIST it raised 5-NN at 8-D (0.957 to 0.964)
+        but lowered it at 32-D (0.978 to 0.963), as Parametric UMAP's authors
+        found at 64-D, and it lowered trustworthiness and reconstruction at
+        both.
 
     n_neighbors : int, default=15
         Neighbourhood size of the graph (``neighbor_weight > 0`` only),
