@@ -80,8 +80,8 @@ _NEIGHBOR_SCALE = 10.0
 # (benchmarks/neighbor_start.py): the regressed encoder places its training
 # rows about as well as the layout (5-NN among them 0.964, the layout's own
 # 0.971) and unseen rows worse, 0.934; masking makes it a smoother function of
-# its input: 0.937 (Fashion-MNIST 0.719 to 0.729). With the term's 11 epochs
-# after it, the fit reaches 0.949, where the earlier start (500 steps onto
+# its input: 0.937 (Fashion-MNIST 0.724 to 0.730). With the term's 11 epochs
+# after it, the fit reaches 0.945, where the earlier start (500 steps onto
 # the spectral layout, then 5,000 steps of the term) reached 0.909.
 _WARM_START_STEPS = 3000
 _WARM_START_BATCH = 512

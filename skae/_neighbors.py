@@ -169,7 +169,7 @@ def umap_layout(
         Seeds the negative sampling.
     parallel : bool, default=False
         Run umap-learn's parallel optimiser: about twice as fast on 2 cores
-        (12 s against 21 s on MNIST's graph), but its threads race, so the
+        (11 s against 21 s on MNIST's graph, benchmarks/neighbor_start.py), but its threads race, so the
         layout differs run to run. As UMAP does, for unseeded fits only.
 
     Returns
