@@ -96,9 +96,9 @@ def _load(dataset: str, n_train: int, n_test: int):
     return X_train[:n_train], y_train[:n_train], X_test[:n_test], y_test[:n_test]
 
 
-def _timed(fn, *args):
+def _timed(fn, *args, **kwargs):
     tic = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - tic
 
 

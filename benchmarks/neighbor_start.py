@@ -29,13 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from convergence import _load, knn_accuracy
+from convergence import _load, _timed, knn_accuracy
 from reportkit import environment
 from sklearn.utils import check_random_state
 
@@ -61,12 +60,6 @@ def _warm_up() -> None:
     start = spectral_start(warm, graph, 2, 0)
     umap_layout(warm, graph, start, 0)
     umap_layout(warm, graph, start, 0, parallel=True)
-
-
-def _timed(fn, *args, **kwargs):
-    tic = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - tic
 
 
 def _encode(encoder, X) -> np.ndarray:

@@ -270,8 +270,8 @@ class AutoencoderTransformer(
         for 2-D maps: it weighs UMAP's per-pair cross-entropy ten times the
         per-pixel reconstruction loss, which on MNIST gave maps as good as
         the graph term alone while the decoder still trains (see the user
-        guide for measured accuracy and fit time). Left at 0 by default: at larger
-        codes the term trades reconstruction and trustworthiness for
+        guide for measured accuracy and fit time). Left at 0 by default: at
+        larger codes the term trades reconstruction and trustworthiness for
         neighbourhoods. On full MNIST it raised 5-NN at 8-D (0.957 to 0.964)
         but lowered it at 32-D (0.978 to 0.963), as Parametric UMAP's authors
         found at 64-D, and it lowered trustworthiness and reconstruction at

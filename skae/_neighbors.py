@@ -11,6 +11,7 @@ scikit-learn or the training loop.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -169,8 +170,9 @@ def umap_layout(
         Seeds the negative sampling.
     parallel : bool, default=False
         Run umap-learn's parallel optimiser: about twice as fast on 2 cores
-        (11 s against 21 s on MNIST's graph, benchmarks/neighbor_start.py), but its threads race, so the
-        layout differs run to run. As UMAP does, for unseeded fits only.
+        (11 s against 21 s on MNIST's graph, benchmarks/neighbor_start.py),
+        but its threads race, so the layout differs run to run. As UMAP
+        does, for unseeded fits only.
 
     Returns
     -------
@@ -204,8 +206,13 @@ def umap_layout(
     return (layout - layout.mean(axis=0)).astype(np.float32)
 
 
+@functools.cache
 def edge_curve() -> tuple[float, float]:
-    """UMAP's ``(a, b)`` for its default ``min_dist`` and ``spread``."""
+    """UMAP's ``(a, b)`` for its default ``min_dist`` and ``spread``.
+
+    Cached: a fit asks for it twice (the layout and the term), and
+    umap-learn finds it by a least-squares curve fit.
+    """
     from umap.umap_ import find_ab_params
 
     a, b = find_ab_params(_SPREAD, _MIN_DIST)
