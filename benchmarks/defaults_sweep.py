@@ -64,6 +64,12 @@ SETTINGS: dict[str, dict] = {
     "wider gelu lr=6e-3, 22 epochs": _setting(
         "gelu", 6e-3, 22, hidden_layer_sizes=(1024, 512)
     ),
+    # Longer still: 22 -> 44 epochs of the wide model gave Fashion-MNIST
+    # 0.8746 -> 0.8760 (fit_budget.json, this file).
+    "wide gelu lr=6e-3, 88 epochs": _setting("gelu", 6e-3, 88, **_WIDE),
+    "wider gelu lr=6e-3, 44 epochs": _setting(
+        "gelu", 6e-3, 44, hidden_layer_sizes=(1024, 512)
+    ),
 }
 
 
