@@ -275,3 +275,12 @@ def test_term_keeps_digit_neighbourhoods_in_two_dimensions(mnist):
     # Measured before the layout start: 0.534 without the term, 0.643 with it
     # (with it, the gallery's 3,000-digit map now scores 0.797, UMAP 0.812).
     assert mapped > plain + 0.05, (plain, mapped)
+
+
+def test_explicit_max_iter_shortens_the_warm_start_in_proportion():
+    # 60,000 rows at batch 256: "auto" is 11 epochs (2,500 steps).
+    steps = {m: AutoencoderTransformer(max_iter=m)._warm_start_steps(60000)
+             for m in ("auto", 11, 22, 5, 1)}  # fmt: skip
+    assert steps == {"auto": 3000, 11: 3000, 22: 3000, 5: 1364, 1: 273}
+    # 300 rows: "auto" is 1,000 epochs, so a one-epoch smoke test starts in 3.
+    assert AutoencoderTransformer(max_iter=1)._warm_start_steps(300) == 3
