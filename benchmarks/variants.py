@@ -7,7 +7,8 @@ at every ``--dims``, then scored on the 10,000 test images by
 - 5-NN accuracy of the codes (``KNeighborsClassifier(5)`` on the training
   codes), the number the "within 0.02 of the deep model" rule is about;
 - Hoyer sparsity of the test codes (what the sparse variants are for: 0 when
-  every unit is equally active, 1 when one is);
+  every unit is equally active, 1 when one is) and their mean (the KL
+  penalty's sigmoid codes aim for a mean of ``sparsity_target``, 0.05);
 - reconstruction MSE of the clean test images and of the test images with
   ``--mask`` of their pixels zeroed, against the clean images (what the
   denoising variant is for).
@@ -46,7 +47,7 @@ from skae import AutoencoderTransformer
 VARIANTS = {
     "vanilla": dict(hidden_layer_sizes=()),
     "deep": dict(),
-    "conv": dict(architecture="conv", hidden_layer_sizes=()),
+    "conv": dict(architecture="conv"),
     "sparse (l1)": dict(sparsity="l1"),
     "sparse (kl)": dict(sparsity="kl"),
     "denoising (masking 0.3)": dict(noise="masking", noise_level=0.3),
@@ -95,6 +96,8 @@ def run(dataset: str, name: str, dim: int, args) -> dict:
         "n_test": len(X_test),
         "knn5_accuracy": round(knn_accuracy(model.transform(X), y, Z_test, y_test), 4),
         "hoyer_sparsity": round(hoyer_sparsity(Z_test), 4),
+        # What the KL penalty targets (sparsity_target) in its sigmoid codes.
+        "mean_code": round(float(Z_test.mean()), 4),
         "test_mse": float(np.mean((model.inverse_transform(Z_test) - X_test) ** 2)),
         "masked_test_mse": float(np.mean((restored - X_test) ** 2)),
         "mask_fraction": args.mask,
