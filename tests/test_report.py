@@ -14,7 +14,7 @@ REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
 TINY = ["--n-train", "300", "--n-test", "100", "--dims", "2", "3", "--epochs", "1",
         "--trust-n", "50", "--no-progress"]  # fmt: skip
 METHODS = ["raw pixels", "PCA", "t-SNE", "UMAP", "skae vanilla", "skae deep",
-           "skae conv", "skae sparse", "skae denoising"]  # fmt: skip
+           "skae conv", "skae sparse", "skae denoising", "skae neighbors"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -50,15 +50,20 @@ def test_every_requested_cell_is_present_with_sane_values(report):
             for dim in (2, 3):
                 if method != "t-SNE":
                     assert (ds, method, dim) in cells, (ds, method, dim)
-    assert len(rows) == 2 * (1 + 1 + 7 * 2)
+    assert len(rows) == 2 * (1 + 1 + 8 * 2)
     for r in rows:
         assert 0 <= r["knn_accuracy"] <= 1 and 0 <= r["trustworthiness"] <= 1
         assert r["fit_s"] >= 0
-        assert r["transductive"] == (r["method"] == "t-SNE")
+        assert not r["transductive"]  # openTSNE embeds the test split too
+        assert (r["transform_s"] is not None) and r["transform_s"] >= 0
         decodes = r["method"] == "PCA" or r["method"].startswith("skae")
         assert (r["recon_mse"] is not None) == decodes
         if decodes:
             assert 0 < r["recon_mse"] < 1
+        if r["method"] != "raw pixels":
+            assert r["params"] and r["estimator"] and r["threads"] >= 1
+            assert r["params"]["n_components"] == r["dim"]
+        assert (r["seed"] is None) == (r["method"] == "UMAP")  # unseeded: parallel
     env = results["environment"]
     assert (
         env["torch"]
@@ -68,10 +73,40 @@ def test_every_requested_cell_is_present_with_sane_values(report):
     )
 
 
+@pytest.mark.parametrize("method", ["PCA", "skae vanilla"])
+def test_a_cell_is_recomputed_from_results_json_alone(report, data_home, method):
+    """The row's estimator, params, seed and sizes are all a rerun needs."""
+    import importlib
+
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from skae.datasets import fetch_mnist
+
+    out, _ = report
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    row = next(
+        r for r in rows if (r["dataset"], r["method"], r["dim"]) == ("mnist", method, 2)
+    )
+    module, name = row["estimator"].rsplit(".", 1)
+    params = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in row["params"].items()
+    }
+    model = getattr(importlib.import_module(module), name)(**params)
+    X, y = fetch_mnist(data_home=data_home, subset="train", return_X_y=True)
+    X_test, y_test = fetch_mnist(data_home=data_home, subset="test", return_X_y=True)
+    X, y = X[: row["n_train"]], y[: row["n_train"]]
+    X_test, y_test = X_test[: row["n_test"]], y_test[: row["n_test"]]
+    model.fit(X)
+    knn = KNeighborsClassifier(5).fit(model.transform(X), y)
+    assert knn.score(model.transform(X_test), y_test) == pytest.approx(
+        row["knn_accuracy"], abs=1e-12
+    )
+
+
 def test_report_markdown_and_figures(report):
     out, _ = report
     md = (out / "report.md").read_text()
-    assert "## Protocol" in md and "transductive" in md
+    assert "## Protocol" in md and "openTSNE" in md
     for ds in ("mnist", "fashion-mnist"):
         assert f"## {ds}" in md
         for fig in ("knn", "embeddings", "reconstructions", "loss", "times"):
@@ -79,10 +114,10 @@ def test_report_markdown_and_figures(report):
             assert (out / name).stat().st_size > 5000
             assert f"]({name})" in md
     assert md.count("**5-NN test accuracy**") == 2
-    assert "| t-SNE (transductive) |" in md
+    assert "| t-SNE |" in md
     assert "Reading (generated from the numbers above)" in md
     lines = (out / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("dataset,method,dim,knn_accuracy") and len(lines) == 33
+    assert lines[0].startswith("dataset,method,dim,knn_accuracy") and len(lines) == 37
 
 
 def test_rerun_resumes_from_cache_updates_readme_and_force_recomputes(report, tmp_path):

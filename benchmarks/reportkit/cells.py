@@ -23,17 +23,19 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import skae
 
-from .methods import METHODS, SKAE_VARIANTS, Embedding
+from .methods import METHOD_ESTIMATORS, METHODS, SKAE_VARIANTS, Embedding
 
 # Bump when the measurement itself changes, so old cached cells are not reused.
-PROTOCOL_VERSION = 2  # 2: cosine schedule and loss="auto" by default
+# 2: cosine schedule and loss="auto" by default; 3: every method at its own
+# stopping rule (skae max_iter="auto"), UMAP unseeded and parallel, openTSNE.
+PROTOCOL_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Config:
     n_train: int
     n_test: int
-    epochs: int
+    epochs: int | None  # None: skae's own stopping rule (max_iter="auto")
     seed: int
     trust_n: int
     n_neighbors: int = 5
@@ -125,9 +127,14 @@ def run_cell(
         "n_train": len(data["X_train"]),
         "n_test": len(data["X_test"]),
         "epochs": emb.extra.get("n_iter"),
-        "params": emb.extra.get("params"),
+        "stop_reason": emb.extra.get("stop_reason"),
+        "convergence_warning": emb.extra.get("convergence_warning"),
+        "estimator": METHOD_ESTIMATORS.get(cell.method),
+        "params": emb.params,
+        "threads": emb.threads,
         "history": emb.history,
-        "seed": config.seed,
+        # UMAP runs unseeded (parallel): its row says so rather than claim a seed.
+        "seed": None if emb.extra.get("seeded") is False else config.seed,
     }
     artifacts = {}
     if cell.dim == 2:

@@ -68,6 +68,7 @@ def describe() -> dict:
         "torch": torch.__version__,
         "scikit-learn": _version("scikit-learn"),
         "umap-learn": _version("umap-learn"),
+        "openTSNE": _version("openTSNE"),
         "numpy": _version("numpy"),
         "skae": _version("skae"),
         "platform": platform.platform(),
@@ -75,4 +76,5 @@ def describe() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
+        "skae_revision": code_revision(),
     }
