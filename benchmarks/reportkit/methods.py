@@ -130,24 +130,32 @@ def tsne(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     )
 
 
-_UMAP_COMPILED: set[bool] = set()
+_UMAP_COMPILED: set[tuple[bool, bool]] = set()
 # umap-learn finds exact neighbours below this many rows and switches to
 # NN-descent (pynndescent) at or above it; each path compiles its own code.
 _UMAP_NNDESCENT_ROWS = 4096
 
 
-def _warm_up_umap(umap, n_rows: int) -> None:
-    """Run UMAP once on throwaway data so numba's one-off JIT compilation
-    (minutes on 2 cores) is not charged to the first timed cell. The warm-up
-    takes the same neighbour-search path as ``n_rows`` rows will: compiling
-    NN-descent for a small run would only cost time (25+ minutes on a slow
-    CI machine), and skipping it for a large run would bill it to UMAP."""
-    large = n_rows >= _UMAP_NNDESCENT_ROWS
-    if large not in _UMAP_COMPILED:
+def _warm_up_umap(umap, X_train, X_test, parallel: bool) -> None:
+    """Run UMAP once on a slice of the data so numba's one-off JIT
+    compilation (minutes on 2 cores) is not charged to the first timed cell.
+
+    The warm-up takes the same paths as the timed run will. The neighbour
+    search: compiling NN-descent for a small run would only cost time (25+
+    minutes on a slow CI machine), and skipping it for a large run would
+    bill it to UMAP. And the optimiser: unseeded, umap-learn runs parallel
+    variants of its layout code, compiled separately from the serial ones
+    (a seeded warm-up left the first unseeded MNIST ``transform`` about 11 s
+    of compilation: 14.5 s against 3.3 s at the next dimension)."""
+    large = len(X_train) >= _UMAP_NNDESCENT_ROWS
+    if (large, parallel) not in _UMAP_COMPILED:
         n = 5000 if large else 300
-        X = np.random.default_rng(0).random((n, 30)).astype(np.float32)
-        umap.UMAP(n_components=2, random_state=0, n_epochs=5).fit(X).transform(X[:50])
-        _UMAP_COMPILED.add(large)
+        seed = None if parallel else 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # seeded: serial
+            model = umap.UMAP(n_components=2, random_state=seed, n_epochs=5)
+            model.fit(X_train[:n]).transform(X_test[:50])
+        _UMAP_COMPILED.add((large, parallel))
 
 
 def umap_(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
@@ -157,10 +165,7 @@ def umap_(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     import umap
 
     model = umap.UMAP(n_components=dim)
-    with warnings.catch_warnings():
-        # The warm-up is seeded (and so warns that it runs serially).
-        warnings.simplefilter("ignore", UserWarning)
-        _warm_up_umap(umap, len(X_train))
+    _warm_up_umap(umap, X_train, X_test, parallel=True)
     Z_train, fit_s = _timed(model.fit_transform, X_train)
     Z_test, transform_s = _timed(model.transform, X_test)
     return Embedding(
@@ -188,7 +193,8 @@ def skae_variant(name: str):
         if params.get("neighbor_weight"):
             import umap
 
-            _warm_up_umap(umap, len(X_train))  # the graph and layout's JIT code
+            # The graph and layout's JIT code; seeded, skae's layout is serial.
+            _warm_up_umap(umap, X_train, X_test, parallel=False)
         # Its own stopping rule (max_iter="auto") unless --epochs asks for one.
         model = AutoencoderTransformer(
             **params,
