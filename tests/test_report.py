@@ -109,7 +109,7 @@ def test_report_markdown_and_figures(report):
     assert "## Protocol" in md and "openTSNE" in md
     for ds in ("mnist", "fashion-mnist"):
         assert f"## {ds}" in md
-        for fig in ("knn", "embeddings", "reconstructions", "loss", "times"):
+        for fig in ("knn", "trust", "embeddings", "reconstructions", "loss", "times"):
             name = f"{fig}_{ds}.png"
             assert (out / name).stat().st_size > 5000
             assert f"]({name})" in md
@@ -174,3 +174,34 @@ def test_reading_never_prints_a_signed_zero_difference(monkeypatch):
     rows = [row("PCA", 0.9654), row("UMAP", 0.9454), row("skae vanilla", 0.9651)]
     (line,) = reading(rows, "mnist")
     assert "skae vanilla 0.965 (-0.0003 vs PCA) (+0.020 vs UMAP)" in line
+
+
+def test_which_method_when_is_read_off_the_rows(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPORT.parent))
+    from reportkit.render import which_method_when
+
+    def row(method, dim, acc, fit, transform, mse=None):
+        return dict(dataset="mnist", method=method, dim=dim, knn_accuracy=acc,
+                    fit_s=fit, transform_s=transform, recon_mse=mse,
+                    transductive=False)  # fmt: skip
+
+    rows = [
+        row("raw pixels", 784, 0.97, 0.0, 0.0),
+        row("PCA", 2, 0.42, 0.5, 0.01, 0.056),
+        row("UMAP", 2, 0.955, 21.0, 3.6),
+        row("t-SNE", 2, 0.96, 120.0, 20.0),
+        row("skae neighbors", 2, 0.945, 99.0, 0.062, 0.04),
+        row("PCA", 32, 0.9756, 1.4, 0.02, 0.0168),
+        row("skae deep", 32, 0.9781, 12.0, 0.05, 0.0056),
+        row("UMAP", 32, 0.957, 54.0, 4.0),
+    ]
+    (line,) = which_method_when(rows)
+    assert line.startswith(
+        "**mnist**: at 2-D the best 5-NN is t-SNE (0.960, fit 120 s)"
+    )
+    assert "UMAP is within 0.01 (0.955) in 21.0 s" in line
+    assert "at 32-D the best 5-NN is skae deep (0.978, fit 12 s)" in line
+    assert "PCA is within 0.01 (0.976) in 1.4 s" in line
+    assert "takes skae neighbors 0.062 s (UMAP 3.60 s, t-SNE 20.00 s)" in line
+    assert "at 32-D skae deep reconstructs best (test MSE 0.0056)" in line
+    assert "raw pixels" not in line

@@ -129,6 +129,26 @@ def figures(
         fig, out, f"knn_{dataset}.png"
     )
 
+    # 1b. Trustworthiness against latent dimension (how many of each test
+    # image's neighbours in its code are neighbours in pixel space too).
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in dict.fromkeys(r["method"] for r in curve_rows):
+        pts = sorted((r["dim"], r["trustworthiness"]) for r in curve_rows
+                     if r["method"] == method)  # fmt: skip
+        ax.plot(*zip(*pts, strict=True), "o-", label=method_label(method, ds_rows))
+    dims = sorted({r["dim"] for r in curve_rows})
+    if dims and dims[-1] / dims[0] > 4:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(dims, labels=[str(d) for d in dims])
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("trustworthiness (5 neighbours)")
+    ax.set_title(f"{dataset}: trustworthiness")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    written["Trustworthiness against latent dimension"] = _save(
+        fig, out, f"trust_{dataset}.png"
+    )
+
     # 2. 2-D embeddings of the test split, one panel per method.
     twod = [
         r for r in ds_rows if r["dim"] == 2 and "test_embedding" in artifacts[_key(r)]
