@@ -226,6 +226,10 @@ def write_report(args, config, rows, artifacts, data) -> None:
     (args.out / "report.md").write_text("\n".join(md) + "\n")
     block = render.summary(rows, meta["config"], env["command"])
     (args.out / "summary.md").write_text(block)
+    # The same reading for the FAQ, which includes it (its lines are valid
+    # reStructuredText as well as Markdown).
+    reading = [f"- {line}" for line in render.which_method_when(rows)]
+    (args.out / "which_method_when.rst").write_text("\n".join(reading) + "\n")
     if args.update_readme:
         render.splice_readme(args.update_readme, block)
 

@@ -117,6 +117,8 @@ def test_report_markdown_and_figures(report):
     assert md.count("**5-NN test accuracy**") == 2
     assert "| t-SNE |" in md
     assert "Reading (generated from the numbers above)" in md
+    faq = (out / "which_method_when.rst").read_text()  # included by docs/faq.rst
+    assert faq.startswith("- **mnist**: at 2-D the best 5-NN is") and "fashion" in faq
     lines = (out / "results.csv").read_text().splitlines()
     assert lines[0].startswith("dataset,method,dim,knn_accuracy") and len(lines) == 37
 
