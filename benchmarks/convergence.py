@@ -209,17 +209,19 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
 
 
 def run_tsne(X_train, X_test, dim, seed) -> dict:
-    """The report's t-SNE (scikit-learn's Barnes-Hut, transductive: it cannot
-    embed new rows, so train and test rows are embedded together)."""
+    """The report's t-SNE: openTSNE, fitted on the training rows, with the
+    test rows placed in the fitted map by its ``transform``. (Rows written
+    before the report switched were scikit-learn's Barnes-Hut, fitted on
+    train and test rows together; their ``note`` says so.)"""
     emb = methods.tsne(X_train, X_test, dim, seed, epochs=None, progress=None)
     return {
         "Z": (emb.train, emb.test),
         "fit_s": emb.fit_s,
-        "transform_s": None,
+        "transform_s": emb.transform_s,
         "test_mse": None,
-        "params": emb.extra["params"],
-        "threads": torch.get_num_threads(),
-        "note": "transductive: fitted on train and test rows together",
+        "params": emb.params,
+        "threads": emb.threads,
+        "note": "openTSNE: test rows placed in the fitted map with transform",
     }
 
 
