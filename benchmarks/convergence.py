@@ -29,7 +29,6 @@ timed fit. t-SNE cannot embed new rows: it embeds train and test together.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
@@ -117,32 +116,17 @@ def run_pca(X_train, X_test, dim, seed) -> dict:
     }
 
 
-@functools.cache
-def _warm_up_umap() -> None:
-    """Compile umap-learn's numba kernels (NN-descent paths need > 4096 rows;
-    unseeded, so its parallel ones) on throwaway data, once per process, so
-    that the timed fit measures the work, not the JIT."""
-    import umap
-
-    warm = np.random.default_rng(0).random((5000, 30)).astype(np.float32)
-    umap.UMAP(n_epochs=5).fit(warm).transform(warm[:200])
-
-
 def run_umap(X_train, X_test, dim, seed) -> dict:
-    import numba
-    import umap
-
-    _warm_up_umap()
-    model = umap.UMAP(n_components=dim)
-    Z_train, fit_s = _timed(model.fit_transform, X_train)
-    Z_test, transform_s = _timed(model.transform, X_test)
+    """The report's UMAP: unseeded and parallel, after a warm-up on the same
+    code paths (``reportkit.methods.umap_``)."""
+    emb = methods.umap_(X_train, X_test, dim, seed, epochs=None, progress=None)
     return {
-        "Z": (Z_train, Z_test),
-        "fit_s": fit_s,
-        "transform_s": transform_s,
+        "Z": (emb.train, emb.test),
+        "fit_s": emb.fit_s,
+        "transform_s": emb.transform_s,
         "test_mse": None,
-        "params": {k: v for k, v in model.get_params().items() if _jsonable(v)},
-        "threads": numba.get_num_threads(),
+        "params": emb.params,
+        "threads": emb.threads,
         "note": "unseeded so that umap-learn runs in parallel, as users run it",
     }
 
@@ -174,7 +158,7 @@ def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
         "fit_s": fit_s,
         "transform_s": transform_s,
         "test_mse": -model.score(X_test),
-        "params": {k: _plain(v) for k, v in model.get_params().items()},
+        "params": methods.jsonable_params(model.get_params()),
         "threads": torch.get_num_threads(),
         "n_iter": model.n_iter_,
         "max_iter_resolved": model.max_iter_,
@@ -189,18 +173,6 @@ def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
         ),
         "skae_revision": environment.code_revision(),
     }
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _jsonable(value) -> bool:
-    try:
-        json.dumps(value)
-    except TypeError:
-        return False
-    return True
 
 
 def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:

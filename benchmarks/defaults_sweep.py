@@ -25,9 +25,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from convergence import FETCHERS, _plain, knn_accuracy
+from convergence import FETCHERS, knn_accuracy
 from convergence import _load as _load_split
 from reportkit import environment
+from reportkit.methods import jsonable_params
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
@@ -98,7 +99,7 @@ def run(dataset: str, name: str, seed: int) -> dict:
         "n_iter": ae.n_iter_,
         "fit_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),
-        "params": {k: _plain(v) for k, v in ae.get_params().items()},
+        "params": jsonable_params(ae.get_params()),
         "skae_revision": environment.code_revision(),
     }
 

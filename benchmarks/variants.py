@@ -34,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from convergence import FETCHERS, _plain, knn_accuracy
+from convergence import FETCHERS, knn_accuracy
 from convergence import _load as _load_split
 from reportkit import environment
+from reportkit.methods import jsonable_params
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 
@@ -106,7 +107,7 @@ def run(dataset: str, name: str, dim: int, args) -> dict:
         "convergence_warning": any(
             issubclass(w.category, ConvergenceWarning) for w in caught
         ),
-        "params": {k: _plain(v) for k, v in model.get_params().items()},
+        "params": jsonable_params(model.get_params()),
         "estimator": type(model).__name__,
         "skae_revision": environment.code_revision(),
     }
