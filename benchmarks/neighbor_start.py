@@ -41,7 +41,7 @@ from sklearn.utils import check_random_state
 from skae import AutoencoderTransformer
 from skae import _estimator as est
 from skae._corruption import corrupt
-from skae._data import RowSource
+from skae._data import RowSource, map_batches
 from skae._neighbors import fuzzy_graph, spectral_start, umap_layout
 from skae._training import fit_codes
 
@@ -62,12 +62,9 @@ def _warm_up() -> None:
     umap_layout(warm, graph, start, 0, parallel=True)
 
 
-def _encode(encoder, X) -> np.ndarray:
+def _encode(encoder, X, dim: int) -> np.ndarray:
     encoder.eval()
-    with torch.inference_mode():
-        return torch.cat(
-            [encoder(torch.as_tensor(X[i : i + 4096])) for i in range(0, len(X), 4096)]
-        ).numpy()
+    return map_batches(encoder, X, dim, 4096, torch.device("cpu"))
 
 
 def run(dataset: str, dim: int, seed: int) -> dict:
@@ -99,7 +96,8 @@ def run(dataset: str, dim: int, seed: int) -> dict:
             torch.Generator().manual_seed(fit_seed),
             corrupt=lambda b, m=masking, g=mask_gen: corrupt(b, "masking", m, g),
         )
-        Z_train, Z_test = _encode(net.encoder, X_train), _encode(net.encoder, X_test)
+        Z_train = _encode(net.encoder, X_train, dim)
+        Z_test = _encode(net.encoder, X_test, dim)
         regressions.append(
             {
                 "masking": masking,
