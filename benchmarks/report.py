@@ -221,15 +221,14 @@ def write_report(args, config, rows, artifacts, data) -> None:
             md += [f"**{caption}**", "", f"![{caption}]({name})", ""]
         md += ["### Reading (generated from the numbers above)", ""]
         md += [f"- {line}" for line in render.reading(rows, ds)]
-    md += ["", "## Which method when (generated from the numbers above)", ""]
-    md += [f"- {line}" for line in render.which_method_when(rows)]
+    when = [f"- {line}" for line in render.which_method_when(rows)]
+    md += ["", "## Which method when (generated from the numbers above)", "", *when]
     (args.out / "report.md").write_text("\n".join(md) + "\n")
     block = render.summary(rows, meta["config"], env["command"])
     (args.out / "summary.md").write_text(block)
     # The same reading for the FAQ, which includes it (its lines are valid
     # reStructuredText as well as Markdown).
-    reading = [f"- {line}" for line in render.which_method_when(rows)]
-    (args.out / "which_method_when.rst").write_text("\n".join(reading) + "\n")
+    (args.out / "which_method_when.rst").write_text("\n".join(when) + "\n")
     if args.update_readme:
         render.splice_readme(args.update_readme, block)
 
