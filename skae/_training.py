@@ -299,9 +299,9 @@ def _annealed(losses: list[float], config: TrainingConfig) -> bool:
     """Whether a scheduled run that used all its epochs ended at a minimum.
 
     The schedule has brought the learning rate to zero, so the run has
-    converged when its last epoch no longer improved the training objective
-    by more than ``tol``, or by more than ``SETTLED_FRACTION`` of what the
-    whole run gained. The second test is scale-free: an absolute ``tol``
+    converged when its last epoch improved the training objective by at
+    most ``tol``, or by at most ``SETTLED_FRACTION`` of what the whole run
+    gained. The second test is scale-free: an absolute ``tol``
     means different things for a per-pixel cross-entropy and for a loss
     summed over terms. A run cut short while the loss still falls fast
     (``max_iter`` too small for the data) is not converged. A constant rate
