@@ -1,18 +1,42 @@
 """Moving validated arrays into torch, a batch at a time.
 
-Training data lives in memory as one float32 tensor on the training device
-(dense input) or as a CSR matrix on the host that is densified one batch at a
-time (sparse input). Inference walks the rows in slices so that memory stays
-bounded by the output plus one batch, whatever the size of ``X``.
+On the CPU, training gathers each batch from the caller's array (dense,
+sparse or memory-mapped) and casts it to float32 then, so X is never copied
+whole; on a GPU dense rows are copied to device memory once. Inference and
+the input scan walk the rows in slices, so that memory stays bounded by the
+output plus one batch, whatever the size of ``X``.
+
+A memory-mapped X (:class:`numpy.memmap`, ``np.load(..., mmap_mode="r")``)
+is read through the page cache, and every page a pass touches through the
+map counts in the process's resident memory until it is unmapped: a pass
+over a file larger than memory would look like a copy of it. So in-order
+passes (the scan, inference) hand their pages back to the kernel every
+``_RELEASE_BYTES`` (:class:`_MappedPages`; the pages stay in the page
+cache), and training's shuffled batches read their rows from the file with
+``os.preadv`` instead of through the map (:class:`_FileRows`): a fault on a
+file map maps the whole page-cache folio around it (up to megabytes on
+recent kernels), so 256 random rows mapped about 240 MB, more than releasing
+after every batch could bound.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from ._inputs import check_block
+
+# Rows per slice of the input scan and of inference.
+SCAN_ROWS = 4096
+# How much of a shared memory map an in-order pass may touch before its
+# pages are handed back (see the module docstring).
+_RELEASE_BYTES = 128 * 2**20
 
 
 def resolve_device(device: str) -> torch.device:
@@ -63,6 +87,106 @@ def _to_tensor(block: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor
 
 
+def _memmap_base(X) -> np.memmap | None:
+    """The :class:`numpy.memmap` that owns the map ``X`` views, or None.
+
+    Slices of a memmap are memmaps too, but only the owner's first value
+    lies at ``offset`` in the file.
+    """
+    base = X
+    while base is not None and not (
+        isinstance(base, np.memmap) and isinstance(base.base, mmap.mmap)
+    ):
+        base = getattr(base, "base", None)
+    return base
+
+
+def _shared_mapping(X) -> mmap.mmap | None:
+    """The shared memory map under ``X`` (a memmap or a view of one), or None.
+
+    Copy-on-write maps (``mode="c"``) are left alone: unmapping their pages
+    would discard the caller's private changes.
+    """
+    base = _memmap_base(X)
+    if base is None or base.mode == "c":
+        return None
+    mapping = getattr(base, "_mmap", None)
+    return mapping if hasattr(mapping, "madvise") else None
+
+
+class _MappedPages:
+    """Counts the bytes an in-order pass reads from a shared memory map and
+    hands its pages back to the kernel (``MADV_DONTNEED``) every
+    ``_RELEASE_BYTES``. A no-op for arrays that are not memory-mapped.
+    """
+
+    def __init__(self, X) -> None:
+        self._map = None if sp.issparse(X) else _shared_mapping(X)
+        self._row_bytes = X.shape[1] * X.dtype.itemsize if self._map else 0
+        self._touched = 0
+
+    def read(self, n_rows: int) -> None:
+        """Record that the pass read ``n_rows`` more consecutive rows."""
+        if self._map is None:
+            return
+        self._touched += n_rows * self._row_bytes
+        if self._touched >= _RELEASE_BYTES:
+            self.release()
+
+    def release(self) -> None:
+        if self._map is not None:
+            self._map.madvise(mmap.MADV_DONTNEED)
+            self._touched = 0
+
+
+class _FileRows:
+    """Rows of a read-only memory-mapped array, read from its file with
+    ``os.preadv`` rather than through the map (see the module docstring).
+
+    :meth:`of` returns None where this does not apply: not a memmap, a
+    writable or copy-on-write map (the map may hold changes the file lacks),
+    rows that are not contiguous runs of native-order values, or no
+    ``os.preadv`` (Windows).
+    """
+
+    def __init__(self, path: str, start: int, row_stride: int, dtype, n_features):
+        self._path, self._start, self._stride = path, start, row_stride
+        self._dtype, self._n_features = dtype, n_features
+
+    @classmethod
+    def of(cls, X) -> _FileRows | None:
+        base = _memmap_base(X)
+        if (
+            base is None
+            or not hasattr(os, "preadv")
+            or base.mode not in ("r", "readonly")
+            or getattr(base, "filename", None) is None
+            or X.ndim != 2
+            or X.strides[1] != X.dtype.itemsize
+            or X.strides[0] < 0
+            or not X.dtype.isnative
+        ):
+            return None
+        # X's first value, as an offset into the file.
+        origin = np.asarray(base).__array_interface__["data"][0]
+        start = X.__array_interface__["data"][0] - origin + base.offset
+        return cls(base.filename, start, X.strides[0], X.dtype, X.shape[1])
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self._n_features), dtype=self._dtype)
+        size = out.strides[0]
+        with open(self._path, "rb", buffering=0) as fh:
+            fd = fh.fileno()
+            for i, row in enumerate(rows.tolist()):
+                done = os.preadv(fd, [out[i]], self._start + row * self._stride)
+                if done != size:
+                    raise OSError(
+                        f"{self._path}: read {done} of {size} bytes of row {row}; "
+                        "was the file truncated?"
+                    )
+        return out
+
+
 class RowSource:
     """Random access to the training rows, as float32 tensors on ``device``.
 
@@ -92,11 +216,13 @@ class RowSource:
         self.n_samples = X.shape[0] if rows is None else len(rows)
         if sp.issparse(X) and not (X.format == "csr" and X.dtype == np.float32):
             X = sp.csr_matrix(X, dtype=np.float32)  # row slicing needs CSR
+        self._file = None
         if device.type != "cpu" and not sp.issparse(X):
             self._X, self._rows = None, None
             self._resident = _to_tensor(X if rows is None else X[rows], device)
         else:
             self._X, self._rows, self._resident = X, rows, None
+            self._file = None if sp.issparse(X) else _FileRows.of(X)
 
     def _rows_of_x(self, index: torch.Tensor) -> np.ndarray:
         """Positions in ``X`` of this source's rows ``index``."""
@@ -106,7 +232,9 @@ class RowSource:
         """Rows ``index`` (a CPU int64 tensor) as a dense tensor on ``device``."""
         if self._resident is not None:
             return self._resident[index.to(self.device, non_blocking=True)]
-        block = self._X[self._rows_of_x(index)]  # a fresh array: fancy indexing copies
+        rows = self._rows_of_x(index)
+        # A fresh array either way: fancy indexing copies.
+        block = self._X[rows] if self._file is None else self._file.take(rows)
         if sp.issparse(block):
             block = block.toarray()
         return _to_tensor(block, self.device)
@@ -120,19 +248,89 @@ class RowSource:
             return out
         return RowSource(self._X, self.device, rows=self._rows_of_x(index))
 
+    def epoch(
+        self, batch_size: int, shuffle: bool, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, None]]:
+        """One pass as ``(batch, None)`` pairs, in a seeded random order when
+        ``shuffle`` (the ``None`` stands for the tails of edge batches)."""
+        n = self.n_samples
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            yield self.take(order[start : start + batch_size]), None
+
 
 def iter_batches(
-    X: np.ndarray | sp.spmatrix, batch_size: int
+    X: np.ndarray | sp.spmatrix, batch_size: int, name: str = "X"
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield ``(rows, dense float32 block)`` covering ``X`` in order."""
+    """Yield ``(rows, dense float32 block)`` covering ``X`` in order.
+
+    Each block is checked (finite, within float32's range) before its cast,
+    so that one pass both validates and converts: X is validated without
+    sklearn's whole-array finiteness scan, which on a memory map would touch
+    every page at once.
+    """
     if sp.issparse(X) and X.format == "coo":
         X = X.tocsr()  # COO cannot be sliced by rows
+    pages = _MappedPages(X)
     for start in range(0, X.shape[0], batch_size):
         rows = slice(start, min(start + batch_size, X.shape[0]))
         block = X[rows]
         if sp.issparse(block):
             block = block.toarray()
+        check_block(block, name)
+        pages.read(block.shape[0])
         yield rows, np.asarray(block, dtype=np.float32)
+    pages.release()
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What one scan of the training rows found."""
+
+    low: float
+    high: float
+    means: np.ndarray  # float64 column means
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
+def summarize(X: np.ndarray | sp.spmatrix, name: str = "X") -> Summary:
+    """Check X (finite, within float32) and find its range and column means.
+
+    One pass in slices of ``SCAN_ROWS`` rows. The implicit zeros of sparse X
+    count in its range. The means are accumulated in float64 so that, once
+    rounded to float32, they do not depend on the memory layout of X.
+    """
+    n_samples, n_features = X.shape
+    if sp.issparse(X):
+        check_block(X, name)
+        low, high = _extremes(X.data)
+        if X.nnz < n_samples * n_features:
+            low, high = min(low, 0.0), max(high, 0.0)
+        means = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+        return Summary(low, high, means)
+    low, high = np.inf, -np.inf
+    sums = np.zeros(n_features, dtype=np.float64)
+    pages = _MappedPages(X)
+    for start in range(0, n_samples, SCAN_ROWS):
+        block = X[start : start + SCAN_ROWS]
+        check_block(block, name)
+        block_low, block_high = _extremes(block)
+        low, high = min(low, block_low), max(high, block_high)
+        sums += block.sum(axis=0, dtype=np.float64)
+        pages.read(block.shape[0])
+    pages.release()
+    if n_samples == 0:
+        low = high = 0.0
+    return Summary(low, high, sums / max(n_samples, 1))
+
+
+def _extremes(values: np.ndarray) -> tuple[float, float]:
+    if values.size == 0:
+        return np.inf, -np.inf
+    return float(values.min()), float(values.max())
 
 
 def map_batches(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
-import warnings
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,8 +23,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._corruption import NOISE_KINDS, corrupt
-from ._data import RowSource, map_batches, resolve_device
-from ._inputs import as_array_like, check_float32_range
+from ._dask import (
+    BlockSource,
+    check_dask_array,
+    is_dask_array,
+    map_estimator,
+    summarize_blocks,
+)
+from ._data import RowSource, map_batches, resolve_device, summarize
+from ._inputs import as_array_like
 from ._neighbors import (
     EdgeSampler,
     NeighborTerm,
@@ -32,16 +40,33 @@ from ._neighbors import (
     spectral_start,
     umap_layout,
 )
-from ._networks import ACTIVATIONS, build_conv, build_dense, init_output_bias
+from ._networks import (
+    ACTIVATIONS,
+    Autoencoder,
+    build_conv,
+    build_dense,
+    init_output_bias,
+)
 from ._objectives import Objective
 from ._repr import CompactReprMixin
-from ._training import SCHEDULES, TrainingConfig, fit_codes, steps_per_epoch, train
+from ._training import (
+    SCHEDULES,
+    TrainingConfig,
+    fit_codes,
+    steps_per_epoch,
+    train,
+    train_pass,
+)
+from ._warnings import warn_user
+from .callbacks import PrintEpochs
 
 # Rows per inference batch: large enough to keep the BLAS busy, small enough
 # that transform's extra memory is a few MB whatever the size of X.
 _INFERENCE_BATCH = 4096
 _FLOAT_DTYPES = (np.float32, np.float64)
-_MODULE_ATTRS = ("encoder_", "decoder_")
+# Fitted attributes holding tensors, saved with torch.save inside a pickle so
+# that they load onto the CPU (partial_fit's state holds Adam's moments).
+_TORCH_ATTRS = ("encoder_", "decoder_", "_partial_")
 # max_iter="auto": enough epochs for about this many optimiser steps, within
 # bounds (see _resolve_max_iter and benchmarks/convergence.py). 2,500 steps
 # (11 epochs of 60,000 rows) fit a 32-D model in about half of UMAP's time on
@@ -345,7 +370,27 @@ class AutoencoderTransformer(
         corruption. An int gives identical results run after run on CPU.
 
     verbose : int or bool, default=0
-        Print one line per epoch with the losses and the epoch time.
+        Print one line per epoch with the losses and the epoch time (the
+        :class:`skae.callbacks.PrintEpochs` callback, run first).
+
+    warm_start : bool, default=False
+        When True and the estimator is fitted, :meth:`fit` continues from
+        the fitted weights (with a fresh optimiser and a new schedule of
+        ``max_iter`` epochs) and extends ``history_``, ``loss_curve_`` and
+        ``n_iter_``, as in :class:`~sklearn.neural_network.MLPRegressor`.
+        The parameters must still describe the fitted network (same layers
+        and loss), and X the same features; otherwise ``fit`` raises.
+
+    callbacks : list of callable, default=None
+        Called as ``callback(estimator, epoch, record)`` after each epoch of
+        :meth:`fit` (epochs counted from 1 within the call) and after each
+        :meth:`partial_fit` call (``epoch`` is then ``n_iter_``), with the
+        epoch's losses, ``"val_mse"`` with early stopping, ``"time"`` and
+        ``"max_iter"``. A callback returning True stops :meth:`fit`, which
+        then ends as on convergence (``stop_reason_="callback"``, best
+        weights kept with early stopping). An optional
+        ``on_fit_end(estimator)`` method is called when a fit ends. See
+        :mod:`skae.callbacks` (a tqdm progress bar, the verbose printer).
 
     device : str, default="auto"
         Torch device to train on. ``"auto"`` uses CUDA when available, else
@@ -400,10 +445,16 @@ class AutoencoderTransformer(
         Lowest training loss (None with early stopping, as in MLPRegressor).
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (:meth:`partial_fit` calls count one each).
+
+    best_epoch_ : int
+        The epoch (counted from 1) with the lowest validation error with
+        early stopping, whose weights the model holds, else with the lowest
+        training loss.
 
     stop_reason_ : str
-        ``"converged"``, ``"max_iter"``, ``"interrupted"`` or ``"diverged"``.
+        ``"converged"``, ``"max_iter"``, ``"callback"``, ``"interrupted"`` or
+        ``"diverged"`` after :meth:`fit`; ``"partial_fit"`` after :meth:`partial_fit`.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -476,6 +527,8 @@ class AutoencoderTransformer(
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "callbacks": [list, None],
         "device": [str],
         "precision": [StrOptions({"float32", "bfloat16"})],
     }
@@ -509,6 +562,8 @@ class AutoencoderTransformer(
         tol=1e-4,
         random_state=None,
         verbose=0,
+        warm_start=False,
+        callbacks=None,
         device="auto",
         precision="float32",
     ):
@@ -538,6 +593,8 @@ class AutoencoderTransformer(
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
         self.device = device
         self.precision = precision
 
@@ -548,8 +605,11 @@ class AutoencoderTransformer(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Sparse input is densified one batch at a time.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Training data. Batches are gathered from X and cast to float32
+            one at a time, so a :class:`numpy.memmap` trains without being
+            read into memory, and a Dask array is read one block at a time
+            (rows shuffled within blocks, blocks in a random order).
         y : None
             Ignored; present for API consistency.
 
@@ -558,26 +618,275 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The fitted estimator.
         """
-        # Fitting is transactional: if anything fails (bad input, divergence
-        # in the first epoch, a torch error), the estimator keeps the state it
-        # had before, so a previously fitted model keeps working.
+        self._transaction(self._fit, X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on X for one pass, keeping the optimiser's state between calls.
+
+        The first call builds the network (``loss="auto"`` and the output
+        bias are set from this first X); each later call checks the feature
+        count and continues, with Adam's moment estimates carried over. One
+        call is one iteration: it appends to ``loss_curve_`` and adds 1 to
+        ``n_iter_``. With ``learning_rate="cosine"`` the rate anneals over
+        ``max_iter_`` calls (``max_iter="auto"``: the calls that give about
+        2,500 optimiser steps if every X is the size of the first), so set
+        ``max_iter`` to the number of calls you will make; calls past it
+        warn and leave the model unchanged. ``learning_rate="constant"``
+        suits an open-ended stream. After :meth:`fit`, ``partial_fit``
+        continues from the fitted weights with a fresh optimiser and
+        schedule.
+
+        ``neighbor_weight > 0`` (a graph of all the training rows) needs
+        :meth:`fit` and is refused. ``early_stopping`` applies to :meth:`fit`
+        only, as in :class:`~sklearn.neural_network.MLPRegressor`: each call
+        trains on all of X (hold out your own rows and stop the loop).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The updated estimator.
+        """
+        self._transaction(self._partial_fit, X)
+        return self
+
+    def _epoch_hooks(self):
+        """``verbose`` and ``callbacks`` as the loop's one per-epoch hook,
+        which returns True when any callback asks to stop."""
+        callbacks = ([PrintEpochs()] if self.verbose else []) + self._callbacks()
+
+        def on_epoch_end(epoch: int, record: dict) -> bool:
+            # Every callback sees every epoch, even after one asked to stop.
+            answers = [callback(self, epoch, record) for callback in callbacks]
+            return any(answer is True for answer in answers)
+
+        return on_epoch_end
+
+    def _callbacks(self) -> list:
+        if self.callbacks is None:
+            return []
+        if isinstance(self.callbacks, (str, bytes)) or not all(
+            callable(c) for c in self.callbacks
+        ):
+            raise TypeError(
+                "callbacks must be a list of callables "
+                f"callback(estimator, epoch, record), got {self.callbacks!r}."
+            )
+        return list(self.callbacks)
+
+    def _end_callbacks(self) -> None:
+        for callback in self.callbacks or ():
+            on_fit_end = getattr(callback, "on_fit_end", None)
+            if on_fit_end is not None:
+                on_fit_end(self)
+
+    def _transaction(self, step, X) -> None:
+        # Fitting is transactional: if anything fails (bad input, divergence,
+        # a torch error, Ctrl-C before an epoch ends), the estimator keeps the
+        # state it had before, so a previously fitted model keeps working.
+        # Training never modifies the fitted modules in place (warm starts and
+        # partial_fit train copies), so restoring the attributes suffices.
         previous = dict(self.__dict__)
         try:
-            self._fit(X)
+            step(X)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous)
             raise
-        return self
+        finally:
+            if isinstance(self.callbacks, (list, tuple)):
+                self._end_callbacks()
 
     def _fit(self, X) -> None:
-        self._check_integer_params()
-        X = self._validate_input(X, reset=True)
-        # One scan of X serves both the loss choice and the noise clip.
-        value_range = _value_range(X)
-        loss = self._resolve_loss(value_range)
-        n_features = X.shape[1]
-        self._check_noise_level()
+        self._check_params()
+        warm = bool(self.warm_start) and hasattr(self, "encoder_")
+        X, summary = self._training_input(X, reset=not warm)
+        streamed = is_dask_array(X)
+        if streamed:
+            self._refuse_options(
+                "a Dask array", "use a NumPy array or memmap for these options"
+            )
+        loss = self._resolve_loss(summary.value_range)
+        n_features = self.n_features_in_
+        self._check_code_size(n_features)
+        device = resolve_device(self.device)
+        seed = self._draw_seed()
+        net, image_shape = self._network(n_features, seed, loss, summary, device, warm)
+        source = BlockSource(X, device) if streamed else RowSource(X, device)
+        val_source = None
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        train_rows = None
+        if self.early_stopping:
+            source, val_source, train_rows = self._split_validation(source, shuffle_gen)
+        neighbors = self._neighbor_term(
+            X, train_rows, seed, net.encoder, source, shuffle_gen
+        )
+        noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        max_iter = self._resolve_max_iter(source.n_samples)
+        result = train(
+            net,
+            source,
+            self._objective(loss),
+            self._training_config(max_iter),
+            shuffle_gen,
+            corrupt=self._corruptor(summary.value_range, loss, noise_gen),
+            val_source=val_source,
+            on_epoch_end=self._epoch_hooks(),
+            neighbors=neighbors,
+        )
+        self._store_network(net, image_shape, loss, max_iter)
+        self._record_history(result.history, append=warm)
+        self.n_iter_ = result.n_iter + (self.n_iter_ if warm else 0)
+        self.stop_reason_ = result.stop_reason
+        self._partial_ = None
+        self._warn_stop(result)
+
+    def _warn_stop(self, result) -> None:
+        """The warning that ``result.stop_reason`` calls for, if any."""
+        if result.stop_reason in ("interrupted", "diverged"):
+            category = UserWarning if result.stop_reason == "interrupted" else None
+            warn_user(result.note, category or ConvergenceWarning)
+        elif result.stop_reason == "max_iter":
+            curve = result.history["loss"]
+            gain = (
+                f": the last epoch lowered the loss by {curve[-2] - curve[-1]:.2g} "
+                f"(tol={self.tol:g})"
+                if len(curve) > 1
+                else ""
+            )
+            warn_user(
+                f"Maximum iterations ({self.max_iter_}) reached and the optimization "
+                f"hasn't converged yet{gain}. Raise max_iter for a better fit.",
+                ConvergenceWarning,
+            )
+
+    def _partial_fit(self, X) -> None:
+        self._check_params()
+        if self.neighbor_weight > 0:
+            raise ValueError(
+                f"neighbor_weight={self.neighbor_weight!r} is not supported by "
+                "partial_fit: the neighbour graph is built over all the training "
+                "rows at once. Use fit, or set neighbor_weight=0."
+            )
+        first = not hasattr(self, "encoder_")
+        X, summary = self._training_input(X, reset=first)
+        if first:
+            loss = self._resolve_loss(summary.value_range)
+            n_features = self.n_features_in_
+            self._check_code_size(n_features)
+            seed = self._draw_seed()
+            device = resolve_device(self.device)
+            net, image_shape = self._network(
+                n_features, seed, loss, summary, device, warm=False
+            )
+            self._store_network(
+                net, image_shape, loss, self._resolve_max_iter(X.shape[0])
+            )
+            self._record_history({}, append=False)
+            self.n_iter_, self.stop_reason_, self._partial_ = 0, "partial_fit", None
+        state = getattr(self, "_partial_", None) or self._fresh_partial_state(summary)
+        loss = self.reconstruction_loss_
+        if loss == "bce":
+            what = "loss='bce'" + (
+                " (chosen by loss='auto' from the first call's X)"
+                if self.loss == "auto"
+                else ""
+            )
+            _require_unit_range(summary.value_range, what)
+        config = self._training_config(self.max_iter_)
+        if config.learning_rate == "cosine" and state["calls"] >= self.max_iter_:
+            warn_user(
+                f"partial_fit has made max_iter_={self.max_iter_} calls, the "
+                "length of the cosine learning-rate schedule, whose rate is now "
+                "0: this call leaves the model unchanged. Set max_iter to the "
+                "number of calls you make, or use learning_rate='constant' for "
+                "an open-ended stream.",
+                ConvergenceWarning,
+            )
+            return
+        device = self._device()
+        net = Autoencoder(copy.deepcopy(self.encoder_), copy.deepcopy(self.decoder_))
+        # Each call's shuffling and noise from (first seed, call number): the
+        # same calls give the same model, pickled in between or not.
+        seq = np.random.SeedSequence([state["seed"], state["calls"]])
+        seed = int(seq.generate_state(1)[0] % np.iinfo(np.int32).max)
+        noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        source = BlockSource(X, device) if is_dask_array(X) else RowSource(X, device)
+        hooks = self._epoch_hooks()
+        tic = time.perf_counter()
+        record, optimizer_state = train_pass(
+            net,
+            source,
+            self._objective(loss),
+            config,
+            torch.Generator().manual_seed(seed),
+            self._corruptor(state["value_range"], loss, noise_gen),
+            state["optimizer"],
+            start_epoch=state["calls"],
+        )
+        self._store_network(net, self.image_shape_, loss, self.max_iter_)
+        self._record_history({k: [v] for k, v in record.items()}, append=True)
+        self.n_iter_ += 1
+        self.stop_reason_ = "partial_fit"
+        self._partial_ = {
+            **state,
+            "calls": state["calls"] + 1,
+            "optimizer": optimizer_state,
+        }
+        # One call is one epoch; there is nothing left to stop.
+        hooks(
+            self.n_iter_,
+            {**record, "time": time.perf_counter() - tic, "max_iter": self.max_iter_},
+        )
+
+    def _fresh_partial_state(self, summary) -> dict:
+        """What partial_fit carries between calls: its seed, the calls made,
+        the data range (for the noise's clip) and Adam's state."""
+        return {
+            "seed": self._draw_seed(),
+            "calls": 0,
+            "value_range": summary.value_range,
+            "optimizer": None,
+        }
+
+    def _refuse_options(self, what: str, advice: str) -> None:
+        """Refuse the options that need all the training rows in memory."""
+        for name, active in (
+            ("neighbor_weight", self.neighbor_weight > 0),
+            ("early_stopping", self.early_stopping),
+        ):
+            if active:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not supported with {what}: "
+                    "it needs all the training rows at once (a neighbour graph, "
+                    f"a held-out split); {advice}, or set {name} to its default."
+                )
+
+    def _training_input(self, X, *, reset: bool):
+        """X validated for training, and one scan's summary of it.
+
+        A Dask array keeps its blocks lazy: it is checked by shape and chunks
+        here and block by block as it is read. It has no column names.
+        """
+        if not is_dask_array(X):
+            X = self._validate_input(X, reset=reset)
+            return X, summarize(X)
+        name = type(self).__name__
+        X = check_dask_array(X, None if reset else self.n_features_in_, name)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+        return X, summarize_blocks(X)
+
+    def _check_code_size(self, n_features: int) -> None:
         if (
             self.n_components > n_features
             and self.sparsity is None
@@ -588,12 +897,26 @@ class AutoencoderTransformer(
                 "an overcomplete code needs sparsity or noise set, else it can "
                 "learn the identity."
             )
-        device = resolve_device(self.device)
-        seed = int(
+
+    def _draw_seed(self) -> int:
+        return int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+
+    def _network(self, n_features, seed, loss, summary, device, warm: bool):
+        """The network to train, on ``device``: a new one, or with a warm
+        start a copy of the fitted one (after checking that the parameters
+        still describe it)."""
         try:
             net, image_shape = self._build_network(n_features, seed, loss)
+            if warm:
+                fitted = Autoencoder(self.encoder_, self.decoder_)
+                self._check_warm_start(net, fitted, loss)
+                net = copy.deepcopy(fitted)
+            else:
+                init_output_bias(
+                    net, torch.as_tensor(summary.means, dtype=torch.float32)
+                )
             net.to(device)
         except RuntimeError as exc:  # includes torch.OutOfMemoryError
             if "alloc" not in str(exc).lower() and "memory" not in str(exc).lower():
@@ -605,66 +928,59 @@ class AutoencoderTransformer(
                 f"n_features={n_features} ask for more memory than there is. "
                 "Use smaller layers."
             ) from None
-        init_output_bias(net, _feature_means(X))
+        return net, image_shape
 
-        source = RowSource(X, device)
-        val_source = None
-        shuffle_gen = torch.Generator().manual_seed(seed)
-        train_rows = None
-        if self.early_stopping:
-            source, val_source, train_rows = self._split_validation(source, shuffle_gen)
-        neighbors = self._neighbor_term(
-            X, train_rows, seed, net.encoder, source, shuffle_gen
-        )
-        noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        clip = self._noise_clip(value_range, loss)
-        max_iter = self._resolve_max_iter(source.n_samples)
-        result = train(
-            net,
-            source,
-            Objective(
-                loss, self.sparsity, self._sparsity_weight(), self.sparsity_target
-            ),
-            self._training_config(max_iter),
-            shuffle_gen,
-            corrupt=lambda batch: corrupt(
-                batch, self.noise, self.noise_level, noise_gen, clip
-            ),
-            val_source=val_source,
-            neighbors=neighbors,
-        )
+    def _check_warm_start(self, net, fitted, loss: str) -> None:
+        if loss != self.reconstruction_loss_:
+            raise ValueError(
+                f"warm_start=True, but this X resolves loss to {loss!r} and the "
+                f"fitted model was trained with {self.reconstruction_loss_!r}; "
+                "set warm_start=False to train a new model."
+            )
+        if _layout(net) != _layout(fitted):
+            raise ValueError(
+                "warm_start=True, but the parameters now describe a different "
+                "network than the fitted one (layer types or shapes changed, e.g. "
+                "n_components, hidden_layer_sizes or activation); restore them or "
+                "set warm_start=False to train a new model."
+            )
+
+    def _store_network(self, net, image_shape, loss: str, max_iter: int) -> None:
         net.eval()
         self.encoder_, self.decoder_ = net.encoder, net.decoder
         self.n_components_ = self.n_components
         self.image_shape_ = image_shape
         self.reconstruction_loss_ = loss
         self.max_iter_ = max_iter
-        self._set_history(result)
-        if result.stop_reason == "max_iter":
-            curve = self.loss_curve_
-            gain = (
-                f": the last epoch lowered the loss by {curve[-2] - curve[-1]:.2g} "
-                f"(tol={self.tol:g})"
-                if len(curve) > 1
-                else ""
-            )
-            warnings.warn(
-                f"Maximum iterations ({max_iter}) reached and the optimization "
-                f"hasn't converged yet{gain}. Raise max_iter for a better fit.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+
+    def _objective(self, loss: str) -> Objective:
+        return Objective(
+            loss, self.sparsity, self._sparsity_weight(), self.sparsity_target
+        )
+
+    def _corruptor(self, value_range, loss: str, generator: torch.Generator):
+        clip = self._noise_clip(value_range, loss)
+        return lambda batch: corrupt(
+            batch, self.noise, self.noise_level, generator, clip
+        )
 
     def _validate_input(self, X, *, reset: bool):
-        X = validate_data(
+        # Finiteness and float32's range are checked slice by slice as X is
+        # read (skae._data), not here: sklearn's whole-array check would
+        # touch every page of a memory map at once.
+        return validate_data(
             self,
             as_array_like(X),
             reset=reset,
             accept_sparse=("csr", "csc", "coo"),
             dtype=_FLOAT_DTYPES,
+            ensure_all_finite=False,
         )
-        check_float32_range(X)
-        return X
+
+    def _check_params(self) -> None:
+        """Checks that ``_parameter_constraints`` cannot express."""
+        self._check_integer_params()
+        self._check_noise_level()
 
     def _check_integer_params(self) -> None:
         # bool is an Integral, so the parameter constraints accept True.
@@ -690,17 +1006,11 @@ class AutoencoderTransformer(
 
     def _resolve_loss(self, value_range: tuple[float, float]) -> str:
         """``loss``, with ``"auto"`` made concrete for data spanning ``value_range``."""
-        low, high = value_range
-        in_unit_range = low >= 0 and high <= 1
         if self.loss == "auto":
-            return "bce" if in_unit_range else "mse"
-        if self.loss == "bce" and not in_unit_range:
-            raise ValueError(
-                f"loss='bce' needs inputs in [0, 1], but X ranges over "
-                f"[{low:g}, {high:g}]. Scale it first, e.g. with "
-                "sklearn.preprocessing.MinMaxScaler in a Pipeline, or use "
-                "loss='mse' (or 'auto')."
-            )
+            low, high = value_range
+            return "bce" if low >= 0 and high <= 1 else "mse"
+        if self.loss == "bce":
+            _require_unit_range(value_range, "loss='bce'")
         return self.loss
 
     def _resolve_max_iter(self, n_samples: int) -> int:
@@ -828,23 +1138,36 @@ class AutoencoderTransformer(
             shuffle=self.shuffle,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
-            verbose=int(self.verbose),
             autocast_dtype=torch.bfloat16 if self.precision == "bfloat16" else None,
         )
 
-    def _set_history(self, result) -> None:
-        self.history_ = result.history
-        self.loss_curve_ = list(result.history["loss"])
-        self.n_iter_ = result.n_iter
-        self.stop_reason_ = result.stop_reason
-        if self.early_stopping:
-            self.validation_scores_ = [-v for v in result.history["val_mse"]]
-            self.best_validation_score_ = max(self.validation_scores_)
+    def _record_history(self, history: dict[str, list[float]], append: bool) -> None:
+        """Set ``history_`` and the attributes derived from it, extending the
+        fitted history when ``append`` (warm start, partial_fit).
+
+        A term that one run recorded and the other did not (early stopping
+        switched on for a warm start) is NaN for the epochs it lacks.
+        """
+        old = self.history_ if append else {}
+        n_old = len(old.get("loss", []))
+        n_new = len(history.get("loss", []))
+        self.history_ = {
+            key: list(old.get(key, [math.nan] * n_old))
+            + list(history.get(key, [math.nan] * n_new))
+            for key in {"loss": None, **old, **history}
+        }
+        self.loss_curve_ = list(self.history_["loss"])
+        val = self.history_.get("val_mse")
+        monitored = val if self.early_stopping and val else self.loss_curve_
+        self.best_epoch_ = int(np.nanargmin(monitored)) + 1 if monitored else 0
+        if self.early_stopping and val:
+            self.validation_scores_ = [-v for v in val]
+            self.best_validation_score_ = float(np.nanmax(self.validation_scores_))
             self.best_loss_ = None
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
     # ------------------------------------------------------------ inference
     def _device(self) -> torch.device:
@@ -864,6 +1187,10 @@ class AutoencoderTransformer(
             The codes.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._map_dask(
+                "transform", X, self.n_features_in_, self.n_components_
+            )
         X = self._validate_input(X, reset=False)
         self.encoder_.eval()
         return map_batches(
@@ -884,10 +1211,16 @@ class AutoencoderTransformer(
             Reconstructions.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._map_dask(
+                "inverse_transform", X, self.n_components_, self.n_features_in_
+            )
         X = check_array(
-            as_array_like(X), accept_sparse=("csr", "csc", "coo"), dtype=_FLOAT_DTYPES
+            as_array_like(X),
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=_FLOAT_DTYPES,
+            ensure_all_finite=False,  # checked batch by batch
         )
-        check_float32_range(X)
         if X.shape[1] != self.n_components_:
             raise ValueError(
                 f"inverse_transform expects codes with {self.n_components_} columns "
@@ -914,6 +1247,8 @@ class AutoencoderTransformer(
             ``-mean((x - decode(encode(x)))**2)`` over the features of each row.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._map_dask("score_samples", X, self.n_features_in_, None)
         X = self._validate_input(X, reset=False)
         self.encoder_.eval()
         self.decoder_.eval()
@@ -944,6 +1279,15 @@ class AutoencoderTransformer(
         """
         return float(np.mean(self.score_samples(X), dtype=np.float64))
 
+    def _map_dask(self, method: str, X, n_columns: int, n_outputs: int | None):
+        """``method`` over a Dask array's blocks: checked now, computed lazily.
+
+        The blocks see a copy of the estimator as it is now, so refitting
+        before ``compute()`` does not change the result.
+        """
+        check_dask_array(X, n_columns, type(self).__name__)
+        return map_estimator(copy.deepcopy(self), method, X, n_outputs)
+
     @property
     def _n_features_out(self):
         return self.n_components_
@@ -961,7 +1305,7 @@ class AutoencoderTransformer(
         # map their tensors to the CPU: a model trained on a GPU then loads on
         # a machine without one.
         state = dict(super().__getstate__())  # may be the live __dict__
-        for name in _MODULE_ATTRS:
+        for name in _TORCH_ATTRS:
             if name in state:
                 buffer = io.BytesIO()
                 torch.save(state[name], buffer)
@@ -969,7 +1313,7 @@ class AutoencoderTransformer(
         return state
 
     def __setstate__(self, state):
-        for name in _MODULE_ATTRS:
+        for name in _TORCH_ATTRS:
             if isinstance(state.get(name), _TorchBlob):
                 state[name] = torch.load(
                     io.BytesIO(state[name].data), map_location="cpu", weights_only=False
@@ -992,22 +1336,22 @@ class _TorchBlob:
         self.data = data
 
 
-def _feature_means(X) -> torch.Tensor:
-    """Column means of X as a float32 tensor (sparse X is not densified).
+def _require_unit_range(value_range: tuple[float, float], what: str) -> None:
+    low, high = value_range
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{what} needs inputs in [0, 1], but X ranges over "
+            f"[{low:g}, {high:g}]. Scale it first, e.g. with "
+            "sklearn.preprocessing.MinMaxScaler in a Pipeline, or use "
+            "loss='mse' (or 'auto')."
+        )
 
-    Accumulated in float64 so that the result, once rounded to float32, does
-    not depend on the memory layout of X (C or Fortran order sum differently).
-    """
-    means = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-    return torch.as_tensor(means, dtype=torch.float32)
 
-
-def _value_range(X) -> tuple[float, float]:
-    """Smallest and largest value of X (implicit zeros of sparse X included)."""
-    values = X.data if sp.issparse(X) else X
-    if values.size == 0:
-        return 0.0, 0.0
-    low, high = float(values.min()), float(values.max())
-    if sp.issparse(X) and X.nnz < math.prod(X.shape):
-        low, high = min(low, 0.0), max(high, 0.0)
-    return low, high
+def _layout(net: torch.nn.Module) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Each parameter's module type, name and shape: what a warm start must
+    find unchanged."""
+    modules = dict(net.named_modules())
+    return [
+        (type(modules[name.rpartition(".")[0]]).__name__, name, tuple(p.shape))
+        for name, p in net.named_parameters()
+    ] + [(type(m).__name__, name, ()) for name, m in modules.items()]

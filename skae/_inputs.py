@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import assert_all_finite
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -38,6 +39,13 @@ def as_array_like(X, name: str = "X"):
                 "with a ColumnTransformer."
             )
     return X
+
+
+def check_block(X, name: str = "X") -> None:
+    """Refuse NaN, infinities and values float32 cannot hold in ``X`` (or a
+    slice of it), with scikit-learn's own messages for the first two."""
+    assert_all_finite(X.data if sp.issparse(X) else X, input_name=name)
+    check_float32_range(X, name)
 
 
 def check_float32_range(X, name: str = "X") -> None:

@@ -12,13 +12,14 @@ scikit-learn or the training loop.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+
+from ._warnings import warn_user
 
 # As UMAP does, exact neighbours below this many rows: brute force is quick
 # there, and it spares the numba compilation of nearest-neighbour descent
@@ -72,11 +73,9 @@ def fuzzy_graph(X, n_neighbors: int, seed: int) -> sp.coo_matrix:
         )
     if n_neighbors > n_samples:
         # UMAP's behaviour: a neighbourhood cannot hold more rows than exist.
-        warnings.warn(
+        warn_user(
             f"n_neighbors={n_neighbors} exceeds the {n_samples} training samples; "
-            f"using n_neighbors={n_samples}.",
-            UserWarning,
-            stacklevel=4,
+            f"using n_neighbors={n_samples}."
         )
         n_neighbors = n_samples
     random_state = np.random.RandomState(seed)

@@ -35,6 +35,7 @@ _FITTED = (
     "validation_scores_",
     "best_validation_score_",
     "best_loss_",
+    "best_epoch_",
 )
 
 
@@ -66,7 +67,10 @@ def save_model(estimator, path: str | os.PathLike) -> None:
     Notes
     -----
     A ``random_state`` that is a ``RandomState`` instance is saved as None:
-    it seeds only a new ``fit``, and its state is not JSON.
+    it seeds only a new ``fit``, and its state is not JSON. ``callbacks``
+    are code and are saved as None. ``partial_fit``'s optimiser state is not
+    saved: a ``partial_fit`` after :func:`load_model` continues the weights
+    with a fresh optimiser (a pickle keeps that state).
     """
     from ._estimator import AutoencoderTransformer
 
@@ -80,6 +84,7 @@ def save_model(estimator, path: str | os.PathLike) -> None:
         params["random_state"] is None or isinstance(params["random_state"], Integral)
     ):
         params["random_state"] = None
+    params["callbacks"] = None
     fitted = {name: getattr(estimator, name) for name in _FITTED}
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:

@@ -8,16 +8,14 @@ penalty)``, and a corruption function for the inputs.
 
 from __future__ import annotations
 
+import copy
 import math
-import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
-from sklearn.exceptions import ConvergenceWarning
 
 from ._data import RowSource
 from ._neighbors import NeighborTerm
@@ -39,7 +37,6 @@ class TrainingConfig:
     shuffle: bool = True
     n_iter_no_change: int = 10
     tol: float = 1e-4
-    verbose: int = 0
     autocast_dtype: torch.dtype | None = None
 
 
@@ -60,8 +57,16 @@ def steps_per_epoch(n_samples: int, batch_size: int) -> int:
     return math.ceil(n_samples / min(batch_size, n_samples))
 
 
+def cosine_factor(progress: float) -> float:
+    """The cosine schedule's multiplier on the peak rate, ``progress`` in [0, 1]."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
 def make_schedule(
-    optimizer: torch.optim.Optimizer, config: TrainingConfig, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer,
+    config: TrainingConfig,
+    steps_per_epoch: int,
+    start_epoch: float = 0.0,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-step learning-rate schedule over the whole run of ``max_iter`` epochs.
 
@@ -69,7 +74,8 @@ def make_schedule(
     cosine, stepped every batch so that a run of few epochs anneals as smoothly
     as a long one; ``"constant"`` keeps the rate fixed. Annealing is what lets a
     fixed budget end at a minimum rather than wherever the last noisy step of
-    a constant rate landed.
+    a constant rate landed. ``start_epoch`` places the schedule's first step
+    later in the run (``partial_fit``: the calls already made).
     """
     if config.learning_rate == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -78,10 +84,10 @@ def make_schedule(
             f"Unknown learning_rate schedule {config.learning_rate!r}; "
             f"expected one of {SCHEDULES}."
         )
-    total = max(1, config.max_iter * steps_per_epoch)
+    steps = max(1, steps_per_epoch)
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
+        lambda step: cosine_factor((start_epoch + step / steps) / config.max_iter),
     )
 
 
@@ -92,13 +98,17 @@ class TrainingResult:
     ``history`` has one entry per completed epoch under ``"loss"`` (the
     optimised objective), ``"reconstruction"``, ``"penalty"`` and, with early
     stopping, ``"val_mse"``. ``stop_reason`` is one of ``"converged"``,
-    ``"max_iter"``, ``"interrupted"`` or ``"diverged"``.
+    ``"max_iter"``, ``"callback"`` (``on_epoch_end`` asked to stop),
+    ``"interrupted"`` or ``"diverged"``; for the last two, ``note`` says
+    what happened and which weights were kept. The estimator turns notes
+    into warnings: the loop does not speak to the user.
     """
 
     history: dict[str, list[float]] = field(default_factory=dict)
     n_iter: int = 0
     best_epoch: int = 0
     stop_reason: str = "max_iter"
+    note: str = ""
 
 
 class _Plateau:
@@ -176,27 +186,24 @@ def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def _row_batches(
-    n: int, batch_size: int, shuffle: bool, generator: torch.Generator
-) -> Iterator[tuple[torch.Tensor, None]]:
-    """One epoch of row batches: slices of a (seeded) permutation."""
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size], None
-
-
 def _edge_batches(
-    neighbors: NeighborTerm, n: int, batch_size: int, generator: torch.Generator
+    neighbors: NeighborTerm,
+    source: RowSource,
+    batch_size: int,
+    generator: torch.Generator,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of edge batches: as many steps, and heads, as a row epoch."""
+    """One epoch of edge batches (heads, tails): as many steps, and heads, as
+    a row epoch."""
+    n = source.n_samples
     for start in range(0, n, batch_size):
-        yield neighbors.sampler.sample(min(batch_size, n - start), generator)
+        heads, tails = neighbors.sampler.sample(min(batch_size, n - start), generator)
+        yield source.take(heads), source.take(tails)
 
 
 def _run_epoch(
     net: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    source: RowSource,
+    device: torch.device,
     objective: Callable,
     corrupt: Callable[[torch.Tensor], torch.Tensor],
     batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
@@ -206,27 +213,27 @@ def _run_epoch(
 ) -> dict[str, float]:
     """One pass over ``batches``; the mean of each term of the objective.
 
-    Each batch is ``(rows, tails)``: the rows are reconstructed; with a
-    neighbour term they are the heads of sampled graph edges whose ``tails``
-    are encoded too. With ``autocast_dtype``, the forward pass runs under
+    Each batch is ``(rows, tails)`` of input rows on ``device``: the rows
+    are reconstructed; with a neighbour term they are the heads of sampled
+    graph edges whose ``tails`` are encoded too. With ``autocast_dtype``, the forward pass runs under
     :func:`torch.autocast` and the objective is computed in float32 from its
     upcast outputs, so that means over thousands of pixels (and the KL
     penalty's unit means) are not rounded to bfloat16's 8-bit mantissa.
     """
     net.train()
     autocast = (
-        torch.autocast(source.device.type, dtype=autocast_dtype)
+        torch.autocast(device.type, dtype=autocast_dtype)
         if autocast_dtype is not None
         else nullcontext()
     )
     # Accumulate on the device and read back once per epoch: a .item() per
     # batch would synchronise a GPU on every step.
-    sums = torch.zeros(len(TERMS), device=source.device)
-    for index, tails in batches:
-        clean = source.take(index)
+    sums = torch.zeros(len(TERMS), device=device)
+    n_rows = 0
+    for clean, tails in batches:
         with autocast:
             code, output = net(corrupt(clean))
-            tail_code = None if tails is None else net.encoder(source.take(tails))
+            tail_code = None if tails is None else net.encoder(tails)
         recon, penalty = objective(code.float(), output.float(), clean)
         neighbor = (
             torch.zeros_like(recon)
@@ -238,9 +245,9 @@ def _run_epoch(
         terms.sum().backward()
         optimizer.step()
         schedule.step()
-        sums += terms.detach() * len(index)
-    # Row and edge epochs alike hold source.n_samples rows in all.
-    return dict(zip(TERMS, (sums / source.n_samples).tolist(), strict=True))
+        sums += terms.detach() * len(clean)
+        n_rows += len(clean)
+    return dict(zip(TERMS, (sums / max(n_rows, 1)).tolist(), strict=True))
 
 
 def fit_codes(
@@ -281,6 +288,55 @@ def fit_codes(
         schedule.step()
 
 
+def train_pass(
+    net: torch.nn.Module,
+    source,
+    objective: Callable,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    corrupt: Callable[[torch.Tensor], torch.Tensor],
+    optimizer_state: dict | None,
+    start_epoch: float,
+) -> tuple[dict[str, float], dict]:
+    """One epoch over ``source`` that resumes an earlier optimiser (``partial_fit``).
+
+    Adam starts from ``optimizer_state`` (a copy: the caller's state is left
+    as it was, so a failed pass changes nothing) and the schedule from
+    ``start_epoch`` of ``config.max_iter``. Returns the epoch's record and
+    the optimiser's new state.
+
+    Raises
+    ------
+    ValueError
+        If the pass diverged (the caller keeps its previous model).
+    """
+    optimizer = make_adam(list(net.parameters()), config)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+        for group in optimizer.param_groups:  # the schedule's base rate
+            group["lr"] = group["initial_lr"] = config.learning_rate_init
+    batch_size = min(config.batch_size, source.n_samples)
+    steps = steps_per_epoch(source.n_samples, batch_size)
+    schedule = make_schedule(optimizer, config, steps, start_epoch)
+    means = _run_epoch(
+        net,
+        optimizer,
+        source.device,
+        objective,
+        corrupt,
+        source.epoch(batch_size, config.shuffle, generator),
+        schedule,
+        config.autocast_dtype,
+    )
+    record = {"loss": sum(means.values()), **{t: means[t] for t in TERMS[:2]}}
+    if not all(math.isfinite(v) for v in record.values()) or not _finite(net):
+        raise ValueError(
+            f"Training diverged in this partial_fit call: "
+            f"{_divergence_cause(record, config)}"
+        )
+    return record, optimizer.state_dict()
+
+
 def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:
     """Mean squared reconstruction error on clean rows (the estimator's score)."""
     net.eval()
@@ -314,17 +370,6 @@ def _annealed(losses: list[float], config: TrainingConfig) -> bool:
     return last_gain <= max(config.tol, SETTLED_FRACTION * (losses[0] - losses[-1]))
 
 
-def _report(epoch: int, config: TrainingConfig, record: dict, seconds: float) -> None:
-    parts = [f"Epoch {epoch}/{config.max_iter}", f"loss={record['loss']:.6f}"]
-    # The terms are worth printing only when there is more than one.
-    extra = [t for t in TERMS[1:] if record.get(t)]
-    if extra:
-        parts += [f"{t}={record[t]:.6f}" for t in ("reconstruction", *extra)]
-    if "val_mse" in record:
-        parts.append(f"val_mse={record['val_mse']:.6f}")
-    print(f"{', '.join(parts)} ({seconds:.2f} s)", file=sys.stdout, flush=True)
-
-
 def train(
     net: torch.nn.Module,
     train_source: RowSource,
@@ -333,7 +378,7 @@ def train(
     generator: torch.Generator,
     corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
     val_source: RowSource | None = None,
-    on_epoch_end: Callable[[int, dict], None] | None = None,
+    on_epoch_end: Callable[[int, dict], bool | None] | None = None,
     neighbors: NeighborTerm | None = None,
 ) -> TrainingResult:
     """Train ``net`` in place with Adam and return its history.
@@ -357,7 +402,10 @@ def train(
     val_source : RowSource or None
         Held-out rows; when given, early stopping monitors their clean MSE.
     on_epoch_end : callable or None
-        Called as ``on_epoch_end(epoch, record)`` after each epoch.
+        Called as ``on_epoch_end(epoch, record)`` after each epoch, with the
+        epoch's history entries plus ``"time"`` (seconds) and
+        ``"max_iter"``; a true return value stops training
+        (``stop_reason="callback"``), which then ends as on convergence.
     neighbors : NeighborTerm or None
         When given, each step reconstructs the heads of ``batch_size``
         sampled graph edges and adds the neighbour term on their codes;
@@ -393,14 +441,14 @@ def train(
         try:
             tic = time.perf_counter()
             batches = (
-                _row_batches(n, batch_size, config.shuffle, generator)
+                train_source.epoch(batch_size, config.shuffle, generator)
                 if neighbors is None
-                else _edge_batches(neighbors, n, batch_size, generator)
+                else _edge_batches(neighbors, train_source, batch_size, generator)
             )
             means = _run_epoch(
                 net,
                 optimizer,
-                train_source,
+                train_source.device,
                 objective,
                 corrupt,
                 batches,
@@ -415,13 +463,11 @@ def train(
         except KeyboardInterrupt:
             if best_state is None:
                 raise
-            warnings.warn(
-                f"fit interrupted during epoch {epoch}; keeping the weights of "
-                f"epoch {result.best_epoch}, the best so far.",
-                UserWarning,
-                stacklevel=5,
-            )
             result.stop_reason = "interrupted"
+            result.note = (
+                f"fit interrupted during epoch {epoch}; keeping the weights of "
+                f"epoch {result.best_epoch}, the best so far."
+            )
             break
         # The epoch's losses are taken before each step, so the last step can
         # leave non-finite weights behind finite losses: check the weights too.
@@ -429,23 +475,23 @@ def train(
             cause = _divergence_cause(record, config)
             if best_state is None:
                 raise ValueError(f"Training diverged in the first epoch: {cause}")
-            warnings.warn(
-                f"Training diverged in epoch {epoch}; stopping and keeping the "
-                f"weights of epoch {result.best_epoch}. {cause}",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
             result.stop_reason = "diverged"
+            result.note = (
+                f"Training diverged in epoch {epoch}; stopping and keeping the "
+                f"weights of epoch {result.best_epoch}. {cause}"
+            )
             break
         for key in keys:
             result.history[key].append(record[key])
         result.n_iter = epoch
         if plateau.update(record["val_mse" if val_source else "loss"]):
             best_state, result.best_epoch = _snapshot(net), epoch
-        if config.verbose:
-            _report(epoch, config, record, time.perf_counter() - tic)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, record)
+        if on_epoch_end is not None and on_epoch_end(
+            epoch,
+            {**record, "time": time.perf_counter() - tic, "max_iter": config.max_iter},
+        ):
+            result.stop_reason = "callback"
+            break
         if watch_plateau and plateau.exhausted:
             result.stop_reason = "converged"
             break

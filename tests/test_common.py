@@ -1,7 +1,8 @@
 """scikit-learn's estimator checks over representative settings.
 
 Every architecture x sparsity x noise combination below passes the full
-suite with no expected failure. ``loss="bce"`` is absent on purpose: it is
+suite with no expected failure; the neighbour-term instance fails the two
+checks that call ``partial_fit``, which refuses it by design. ``loss="bce"`` is absent on purpose: it is
 defined only for inputs in [0, 1], the checks feed unbounded data, and the
 estimator rightly rejects that with a ValueError (tests/test_variants.py and
 tests/test_validation.py cover BCE). Conv instances use ``image_shape=(1, -1)``
@@ -41,9 +42,22 @@ ESTIMATORS = [
 ]
 
 
+def expected_failed_checks(estimator):
+    """The neighbour term needs all rows at once, so ``partial_fit`` refuses
+    it with a ValueError (tests/test_partial_fit.py); these two checks call
+    ``partial_fit`` on every estimator that has it."""
+    if estimator.neighbor_weight > 0:
+        reason = "partial_fit refuses neighbor_weight > 0 (needs fit's graph)"
+        return {
+            "check_fit_score_takes_y": reason,
+            "check_n_features_in_after_fitting": reason,
+        }
+    return {}
+
+
 # The check instances stop after 5 epochs on purpose (speed); the resulting
 # ConvergenceWarning is expected, not a failure.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(ESTIMATORS)
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

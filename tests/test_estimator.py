@@ -497,3 +497,23 @@ def test_fit_streams_batches_instead_of_copying_the_data():
     ).stdout.split()
     data_mib, growth_mib = float(out[0]), float(out[1])
     assert growth_mib < 0.15 * data_mib, (growth_mib, data_mib)
+
+
+def test_divergence_mid_training_warns_at_the_callers_line(blobs, monkeypatch):
+    import skae._estimator as estimator_module
+
+    original = estimator_module.Objective
+    calls = {"n": 0}
+
+    class LateNaN(original):
+        def __call__(self, *args):
+            calls["n"] += 1
+            recon, penalty = super().__call__(*args)
+            return (recon * np.nan if calls["n"] >= 20 else recon), penalty
+
+    monkeypatch.setattr(estimator_module, "Objective", LateNaN)
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch 3") as caught:
+        ae = small_ae(max_iter=50).fit(blobs)
+    assert ae.stop_reason_ == "diverged" and ae.n_iter_ == 2
+    # Attributed to this file, not to skae's or sklearn's internals.
+    assert caught[0].filename == __file__
