@@ -31,13 +31,13 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 import warnings
 from itertools import pairwise
 
 import numpy as np
 import torch
+from reportkit.memory import PeakRSS, rss_bytes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
@@ -163,33 +163,6 @@ def profile_epoch(X) -> list[dict]:
     return rows
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-class PeakRSS:
-    """Sample this process's resident memory every few milliseconds."""
-
-    def __enter__(self):
-        self.peak, self._stop = _rss_bytes(), threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-
 def section_inference(X, args) -> dict:
     ae = skae_fit(X[:5000], 2, 256, args.seed)
     n = args.inference_rows
@@ -198,7 +171,7 @@ def section_inference(X, args) -> dict:
         stop = min(start + len(X), n)
         big[start:stop] = X[: stop - start]
     ae.transform(big[:10000])  # warm-up
-    before = _rss_bytes()
+    before = rss_bytes()
     with PeakRSS() as mem:
         tic = time.perf_counter()
         codes = ae.transform(big)
