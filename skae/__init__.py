@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoencoderTransformer",
     "__version__",
+    "callbacks",
     "datasets",
+    "export_encoder",
     "load_model",
     "model_selection",
     "plotting",
@@ -22,7 +24,9 @@ __all__ = [
 # `import skae` never imports matplotlib.
 _LAZY = {
     "AutoencoderTransformer": "skae._estimator",
+    "callbacks": "skae.callbacks",
     "datasets": "skae.datasets",
+    "export_encoder": "skae._export",
     "load_model": "skae._persistence",
     "model_selection": "skae.model_selection",
     "plotting": "skae.plotting",
@@ -30,8 +34,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, model_selection, plotting
+    from . import callbacks, datasets, model_selection, plotting
     from ._estimator import AutoencoderTransformer
+    from ._export import export_encoder
     from ._persistence import load_model, save_model
 
 

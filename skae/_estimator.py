@@ -42,9 +42,11 @@ from ._neighbors import (
 )
 from ._networks import (
     ACTIVATIONS,
+    ARCHITECTURES,
     Autoencoder,
-    build_conv,
-    build_dense,
+    NetworkSpec,
+    build_network,
+    check_network,
     init_output_bias,
 )
 from ._objectives import Objective
@@ -57,6 +59,12 @@ from ._training import (
     train,
     train_pass,
 )
+from ._validation import (
+    check_code_size,
+    check_integer_params,
+    check_noise_level,
+    require_unit_range,
+)
 from ._warnings import warn_user
 from .callbacks import PrintEpochs
 
@@ -64,9 +72,10 @@ from .callbacks import PrintEpochs
 # that transform's extra memory is a few MB whatever the size of X.
 _INFERENCE_BATCH = 4096
 _FLOAT_DTYPES = (np.float32, np.float64)
-# Fitted attributes holding tensors, saved with torch.save inside a pickle so
-# that they load onto the CPU (partial_fit's state holds Adam's moments).
-_TORCH_ATTRS = ("encoder_", "decoder_", "_partial_")
+# Attributes holding tensors, saved with torch.save inside a pickle so that
+# they load onto the CPU: the fitted modules, partial_fit's state (Adam's
+# moments) and the user's own modules given as parameters.
+_TORCH_ATTRS = ("encoder_", "decoder_", "_partial_", "encoder", "decoder")
 # max_iter="auto": enough epochs for about this many optimiser steps, within
 # bounds (see _resolve_max_iter and benchmarks/convergence.py). 2,500 steps
 # (11 epochs of 60,000 rows) fit a 32-D model in about half of UMAP's time on
@@ -113,75 +122,6 @@ _WARM_START_BATCH = 512
 _WARM_START_MASKING = 0.2
 
 
-def _positive_int_tuple(value, name: str, allow_empty: bool) -> tuple[int, ...]:
-    """Validate a layer-size spec (an int or a sequence of ints)."""
-    sizes = (value,) if isinstance(value, Integral) else value
-    # Layer order matters: a set or a dict would give an arbitrary network.
-    if isinstance(sizes, (set, frozenset, dict, str, bytes)):
-        raise TypeError(
-            f"{name} must be an int or an ordered sequence of ints, got {value!r}."
-        )
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an int or a sequence of ints, got {value!r}."
-        ) from None
-    if not allow_empty and not sizes:
-        raise ValueError(f"{name} must not be empty.")
-    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
-        raise TypeError(f"{name} must contain only integers, got {value!r}.")
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"{name} must contain only positive sizes, got {value!r}.")
-    return tuple(int(s) for s in sizes)
-
-
-def _resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
-    """``image_shape`` as ``(channels, height, width)``, checked against X.
-
-    One entry may be -1 and is then inferred from ``n_features``, as in
-    :func:`numpy.reshape` (``(1, -1)`` treats each row as a 1-D signal).
-    """
-    if image_shape is None:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise ValueError(
-                f"architecture='conv' needs image_shape when n_features={n_features} "
-                "is not a perfect square; pass image_shape=(height, width) or "
-                "(channels, height, width)."
-            )
-        return (1, side, side)
-    # int() would truncate 1.9 and parse '4': accept integers only.
-    try:
-        shape = tuple(image_shape)
-    except TypeError:
-        shape = None
-    if shape is None or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) for s in shape
-    ):
-        raise TypeError(f"image_shape must be a tuple of ints, got {image_shape!r}.")
-    shape = tuple(int(s) for s in shape)
-    if (
-        len(shape) not in (2, 3)
-        or shape.count(-1) > 1
-        or any(s == 0 or s < -1 for s in shape)
-    ):
-        raise ValueError(
-            "image_shape must be (height, width) or (channels, height, width) of "
-            f"positive ints, with at most one -1 to infer, got {image_shape!r}."
-        )
-    shape = (1, *shape) if len(shape) == 2 else shape
-    known = math.prod(s for s in shape if s != -1)
-    if -1 in shape and n_features % known == 0:
-        shape = tuple(n_features // known if s == -1 else s for s in shape)
-    if math.prod(shape) != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} does not fit rows of {n_features} features "
-            f"({known} values per sample{' times the -1 entry' if -1 in shape else ''})."
-        )
-    return shape
-
-
 class AutoencoderTransformer(
     CompactReprMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -204,6 +144,26 @@ class AutoencoderTransformer(
         ``"dense"``: fully connected layers through ``hidden_layer_sizes``.
         ``"conv"``: stride-2 convolutions through ``conv_channels`` on rows
         reshaped to ``image_shape``.
+
+    encoder : torch.nn.Module, default=None
+        Your own encoder, in place of the one ``architecture`` builds: it
+        maps float32 batches of shape ``(n, n_features)`` to codes of shape
+        ``(n, n_components)`` (reshape inside it for images or signals).
+        ``fit`` trains a deep copy, never this object, so ``clone``, grid
+        searches and pickling work as usual; shapes are checked on a first
+        batch, with an error naming the module. With ``sparsity="kl"`` a
+        sigmoid is appended to the copy. Works with every objective and
+        ``device``; :func:`~skae.save_model` cannot store it (pickle the
+        estimator, or export the fitted encoder with
+        :func:`~skae.export_encoder`).
+
+    decoder : torch.nn.Module, default=None
+        Your own decoder, mapping codes ``(n, n_components)`` to
+        ``(n, n_features)``; trained as a deep copy like ``encoder``. It
+        returns unbounded values: with ``loss="bce"`` a sigmoid is appended
+        to the copy. The built decoder starts at the feature means (see
+        ``init_output_bias``); yours keeps its own initialisation. Either
+        module may be given alone: the other is built from the parameters.
 
     hidden_layer_sizes : int or tuple of int, default=(256, 128)
         Widths of the encoder's fully connected hidden layers; the decoder
@@ -496,7 +456,9 @@ class AutoencoderTransformer(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions({"dense", "conv"})],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "encoder": [torch.nn.Module, None],
+        "decoder": [torch.nn.Module, None],
         "hidden_layer_sizes": [
             "array-like",
             Interval(Integral, 1, None, closed="left"),
@@ -538,6 +500,8 @@ class AutoencoderTransformer(
         n_components=2,
         *,
         architecture="dense",
+        encoder=None,
+        decoder=None,
         hidden_layer_sizes=(256, 128),
         conv_channels=(16, 32),
         image_shape=None,
@@ -569,6 +533,8 @@ class AutoencoderTransformer(
     ):
         self.n_components = n_components
         self.architecture = architecture
+        self.encoder = encoder
+        self.decoder = decoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.conv_channels = conv_channels
         self.image_shape = image_shape
@@ -716,7 +682,7 @@ class AutoencoderTransformer(
             )
         loss = self._resolve_loss(summary.value_range)
         n_features = self.n_features_in_
-        self._check_code_size(n_features)
+        check_code_size(self.n_components, n_features, self.sparsity, self.noise)
         device = resolve_device(self.device)
         seed = self._draw_seed()
         net, image_shape = self._network(n_features, seed, loss, summary, device, warm)
@@ -781,7 +747,7 @@ class AutoencoderTransformer(
         if first:
             loss = self._resolve_loss(summary.value_range)
             n_features = self.n_features_in_
-            self._check_code_size(n_features)
+            check_code_size(self.n_components, n_features, self.sparsity, self.noise)
             seed = self._draw_seed()
             device = resolve_device(self.device)
             net, image_shape = self._network(
@@ -800,7 +766,7 @@ class AutoencoderTransformer(
                 if self.loss == "auto"
                 else ""
             )
-            _require_unit_range(summary.value_range, what)
+            require_unit_range(summary.value_range, what)
         config = self._training_config(self.max_iter_)
         if config.learning_rate == "cosine" and state["calls"] >= self.max_iter_:
             warn_user(
@@ -886,18 +852,6 @@ class AutoencoderTransformer(
             self.__dict__.pop("feature_names_in_", None)
         return X, summarize_blocks(X)
 
-    def _check_code_size(self, n_features: int) -> None:
-        if (
-            self.n_components > n_features
-            and self.sparsity is None
-            and self.noise is None
-        ):
-            raise ValueError(
-                f"n_components={self.n_components} exceeds n_features={n_features}; "
-                "an overcomplete code needs sparsity or noise set, else it can "
-                "learn the identity."
-            )
-
     def _draw_seed(self) -> int:
         return int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -908,12 +862,12 @@ class AutoencoderTransformer(
         start a copy of the fitted one (after checking that the parameters
         still describe it)."""
         try:
-            net, image_shape = self._build_network(n_features, seed, loss)
+            net, image_shape = self._build_network(n_features, seed, loss, device)
             if warm:
                 fitted = Autoencoder(self.encoder_, self.decoder_)
                 self._check_warm_start(net, fitted, loss)
                 net = copy.deepcopy(fitted)
-            else:
+            elif self.decoder is None:  # a user decoder keeps its own start
                 init_output_bias(
                     net, torch.as_tensor(summary.means, dtype=torch.float32)
                 )
@@ -979,25 +933,8 @@ class AutoencoderTransformer(
 
     def _check_params(self) -> None:
         """Checks that ``_parameter_constraints`` cannot express."""
-        self._check_integer_params()
-        self._check_noise_level()
-
-    def _check_integer_params(self) -> None:
-        # bool is an Integral, so the parameter constraints accept True.
-        for name in ("n_components", "batch_size", "n_neighbors", "n_iter_no_change"):
-            if isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be an int, got {getattr(self, name)!r}.")
-        if isinstance(self.max_iter, bool):
-            raise TypeError(
-                f"max_iter must be an int or 'auto', got {self.max_iter!r}."
-            )
-
-    def _check_noise_level(self) -> None:
-        if self.noise in ("masking", "salt_pepper") and self.noise_level > 1:
-            raise ValueError(
-                f"noise_level={self.noise_level} is a probability for "
-                f"noise={self.noise!r} and must be in [0, 1]."
-            )
+        check_integer_params(self.get_params(deep=False))
+        check_noise_level(self.noise, self.noise_level)
 
     def _sparsity_weight(self) -> float:
         if self.sparsity_weight != "auto":
@@ -1010,7 +947,7 @@ class AutoencoderTransformer(
             low, high = value_range
             return "bce" if low >= 0 and high <= 1 else "mse"
         if self.loss == "bce":
-            _require_unit_range(value_range, "loss='bce'")
+            require_unit_range(value_range, "loss='bce'")
         return self.loss
 
     def _resolve_max_iter(self, n_samples: int) -> int:
@@ -1040,39 +977,36 @@ class AutoencoderTransformer(
             return value_range
         return (0.0, 1.0) if loss == "bce" else None
 
-    def _build_network(self, n_features: int, seed: int, loss: str):
-        code_act = "logistic" if self.sparsity == "kl" else None
-        out_act = "logistic" if loss == "bce" else None
-        hidden = _positive_int_tuple(
-            self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
+    def _build_network(
+        self, n_features: int, seed: int, loss: str, device: torch.device | None = None
+    ):
+        """The architecture's network (with the user's modules where given)
+        on ``device``, and its image shape, initialised from ``seed``.
+
+        User modules are checked with a first batch under the same seed, so
+        that lazy modules (``nn.LazyLinear``) materialise reproducibly.
+        """
+        spec = NetworkSpec(
+            n_features=n_features,
+            n_components=self.n_components,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            conv_channels=self.conv_channels,
+            image_shape=self.image_shape,
+            activation=self.activation,
+            code_activation="logistic" if self.sparsity == "kl" else None,
+            output_activation="logistic" if loss == "bce" else None,
         )
         # Seed the initialisation without disturbing the caller's global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if self.architecture == "conv":
-                channels = _positive_int_tuple(
-                    self.conv_channels, "conv_channels", allow_empty=False
-                )
-                shape = _resolve_image_shape(self.image_shape, n_features)
-                net = build_conv(
-                    shape,
-                    self.n_components,
-                    channels,
-                    self.activation,
-                    code_act,
-                    out_act,
-                    hidden,
-                )
-                return net, shape
-            net = build_dense(
-                n_features,
-                self.n_components,
-                hidden,
-                self.activation,
-                code_act,
-                out_act,
+            net, image_shape = build_network(
+                self.architecture, spec, self.encoder, self.decoder
             )
-            return net, None
+            device = device or torch.device("cpu")
+            net.to(device)
+            if self.encoder is not None or self.decoder is not None:
+                check_network(net, n_features, self.n_components, device)
+        return net, image_shape
 
     def _split_validation(self, source: RowSource, generator: torch.Generator):
         n = source.n_samples
@@ -1252,10 +1186,10 @@ class AutoencoderTransformer(
         X = self._validate_input(X, reset=False)
         self.encoder_.eval()
         self.decoder_.eval()
+        net = Autoencoder(self.encoder_, self.decoder_)
 
         def neg_error(x: torch.Tensor) -> torch.Tensor:
-            recon = self.decoder_(self.encoder_(x))
-            return -((recon - x) ** 2).mean(dim=1, keepdim=True)
+            return -net.squared_error(x)[:, None]
 
         return map_batches(neg_error, X, 1, _INFERENCE_BATCH, self._device())[:, 0]
 
@@ -1306,7 +1240,7 @@ class AutoencoderTransformer(
         # a machine without one.
         state = dict(super().__getstate__())  # may be the live __dict__
         for name in _TORCH_ATTRS:
-            if name in state:
+            if state.get(name) is not None:
                 buffer = io.BytesIO()
                 torch.save(state[name], buffer)
                 state[name] = _TorchBlob(buffer.getvalue())
@@ -1334,17 +1268,6 @@ class _TorchBlob:
 
     def __setstate__(self, data):
         self.data = data
-
-
-def _require_unit_range(value_range: tuple[float, float], what: str) -> None:
-    low, high = value_range
-    if low < 0 or high > 1:
-        raise ValueError(
-            f"{what} needs inputs in [0, 1], but X ranges over "
-            f"[{low:g}, {high:g}]. Scale it first, e.g. with "
-            "sklearn.preprocessing.MinMaxScaler in a Pipeline, or use "
-            "loss='mse' (or 'auto')."
-        )
 
 
 def _layout(net: torch.nn.Module) -> list[tuple[str, str, tuple[int, ...]]]:

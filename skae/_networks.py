@@ -2,16 +2,25 @@
 
 Nothing here knows about scikit-learn, losses or training: every builder is a
 pure function of layer sizes, returning ``torch.nn`` modules.
+:data:`ARCHITECTURES` maps the estimator's ``architecture`` names to
+builders that take a :class:`NetworkSpec` and check the parts of it they
+use; :func:`build_network` also fits user-supplied encoder and decoder
+modules in, and :func:`check_network` checks their shapes.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
+from numbers import Integral
 
 import torch
 from torch import nn
+
+from ._validation import positive_int_tuple
 
 
 class _RowOrderInvariant(nn.Module):
@@ -30,8 +39,12 @@ class _RowOrderInvariant(nn.Module):
     float64 matmuls would double the cost of every transform.)
     """
 
+    # False makes inference compute in float32 too: ONNX Runtime has no
+    # float64 Erf, so an ONNX export of a GELU network turns this off.
+    float64_inference = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or x.dtype != torch.float32:
+        if self.training or x.dtype != torch.float32 or not self.float64_inference:
             return super().forward(x)
         return super().forward(x.double()).to(torch.float32)
 
@@ -85,6 +98,15 @@ class Autoencoder(nn.Module):
         code = self.encoder(x)
         body = self.decoder[:-1] if self.logit_output else self.decoder
         return code, body(code)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The clean reconstruction: decode(encode(x)), sigmoid included."""
+        return self.decoder(self.encoder(x))
+
+    def squared_error(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row's mean squared reconstruction error, shape ``(n,)``: the
+        quantity of validation, ``score`` and ``score_samples``."""
+        return ((self.reconstruct(x) - x) ** 2).mean(dim=1)
 
 
 def _output_layer(output_activation: str | None) -> nn.Module:
@@ -232,6 +254,139 @@ def build_conv(
     return Autoencoder(nn.Sequential(*encoder_layers), nn.Sequential(*decoder_layers))
 
 
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What the estimator's parameters say about the network.
+
+    Layer specs arrive as the user gave them; each builder checks those it
+    uses (a dense network ignores ``conv_channels`` and ``image_shape``).
+    """
+
+    n_features: int
+    n_components: int
+    hidden_layer_sizes: object
+    conv_channels: object
+    image_shape: object
+    activation: str
+    code_activation: str | None = None
+    output_activation: str | None = None
+
+
+Builder = Callable[[NetworkSpec], tuple[Autoencoder, tuple[int, int, int] | None]]
+
+
+def _dense_from_spec(spec: NetworkSpec) -> tuple[Autoencoder, None]:
+    hidden = positive_int_tuple(
+        spec.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
+    )
+    net = build_dense(
+        spec.n_features,
+        spec.n_components,
+        hidden,
+        spec.activation,
+        spec.code_activation,
+        spec.output_activation,
+    )
+    return net, None
+
+
+def _conv_from_spec(spec: NetworkSpec) -> tuple[Autoencoder, tuple[int, int, int]]:
+    hidden = positive_int_tuple(
+        spec.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
+    )
+    channels = positive_int_tuple(
+        spec.conv_channels, "conv_channels", allow_empty=False
+    )
+    shape = resolve_image_shape(spec.image_shape, spec.n_features)
+    net = build_conv(
+        shape,
+        spec.n_components,
+        channels,
+        spec.activation,
+        spec.code_activation,
+        spec.output_activation,
+        hidden,
+    )
+    return net, shape
+
+
+# The estimator's ``architecture`` names and their builders.
+ARCHITECTURES: dict[str, Builder] = {"dense": _dense_from_spec, "conv": _conv_from_spec}
+
+
+def build_network(
+    architecture: str,
+    spec: NetworkSpec,
+    encoder: nn.Module | None = None,
+    decoder: nn.Module | None = None,
+) -> tuple[Autoencoder, tuple[int, int, int] | None]:
+    """The network for ``spec``, with copies of the user's modules in place of
+    the built encoder and decoder where given.
+
+    The copies are wrapped as the built parts would be: a sigmoid after a
+    user encoder for KL sparsity (``code_activation``), and after a user
+    decoder for BCE (``output_activation``), so a user decoder returns
+    logits and a user encoder unbounded codes. The caller's modules are
+    never trained.
+    """
+    net, image_shape = ARCHITECTURES[architecture](spec)
+    if encoder is not None:
+        net.encoder = nn.Sequential(
+            copy.deepcopy(encoder), *_code_layer(spec.code_activation)
+        )
+    if decoder is not None:
+        net = Autoencoder(
+            net.encoder,
+            nn.Sequential(
+                copy.deepcopy(decoder), _output_layer(spec.output_activation)
+            ),
+        )
+    return net, image_shape
+
+
+def check_network(
+    net: Autoencoder, n_features: int, n_components: int, device: torch.device
+) -> None:
+    """Run a two-row batch through ``net`` and check the shapes it returns.
+
+    Raises a ``ValueError`` naming the module, the shape it returned and the
+    one expected, or the error it raised, instead of a failure deep inside
+    the first training step.
+    """
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            batch = torch.zeros(2, n_features, device=device)
+            code = _checked_stage("encoder", net.encoder, batch, n_components)
+            _checked_stage("decoder", net.decoder, code, n_features)
+    finally:
+        net.train(was_training)
+
+
+def _checked_stage(
+    name: str, module: nn.Module, x: torch.Tensor, width: int
+) -> torch.Tensor:
+    inner = module[0] if isinstance(module, nn.Sequential) else module
+    what = f"The {name} ({type(inner).__name__})"
+    size = "n_components" if name == "encoder" else "n_features"
+    try:
+        out = module(x)
+    except Exception as exc:  # any error inside user code
+        raise ValueError(
+            f"{what} failed on a batch of shape {tuple(x.shape)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    expected = (x.shape[0], width)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"{what} maps a batch of shape {tuple(x.shape)} to {got}; expected "
+            f"{expected} (n_samples, {size}={width})."
+        )
+    return out
+
+
 def init_output_bias(net: Autoencoder, feature_means: torch.Tensor) -> None:
     """Start the decoder at the mean input instead of at zero (or at 0.5).
 
@@ -255,3 +410,49 @@ def init_output_bias(net: Autoencoder, feature_means: torch.Tensor) -> None:
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters in ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
+    """``image_shape`` as ``(channels, height, width)``, checked against X.
+
+    One entry may be -1 and is then inferred from ``n_features``, as in
+    :func:`numpy.reshape` (``(1, -1)`` treats each row as a 1-D signal).
+    """
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"architecture='conv' needs image_shape when n_features={n_features} "
+                "is not a perfect square; pass image_shape=(height, width) or "
+                "(channels, height, width)."
+            )
+        return (1, side, side)
+    # int() would truncate 1.9 and parse '4': accept integers only.
+    try:
+        shape = tuple(image_shape)
+    except TypeError:
+        shape = None
+    if shape is None or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) for s in shape
+    ):
+        raise TypeError(f"image_shape must be a tuple of ints, got {image_shape!r}.")
+    shape = tuple(int(s) for s in shape)
+    if (
+        len(shape) not in (2, 3)
+        or shape.count(-1) > 1
+        or any(s == 0 or s < -1 for s in shape)
+    ):
+        raise ValueError(
+            "image_shape must be (height, width) or (channels, height, width) of "
+            f"positive ints, with at most one -1 to infer, got {image_shape!r}."
+        )
+    shape = (1, *shape) if len(shape) == 2 else shape
+    known = math.prod(s for s in shape if s != -1)
+    if -1 in shape and n_features % known == 0:
+        shape = tuple(n_features // known if s == -1 else s for s in shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} does not fit rows of {n_features} features "
+            f"({known} values per sample{' times the -1 entry' if -1 in shape else ''})."
+        )
+    return shape

@@ -79,6 +79,14 @@ def save_model(estimator, path: str | os.PathLike) -> None:
             f"save_model saves an AutoencoderTransformer, got {type(estimator)}."
         )
     check_is_fitted(estimator)
+    custom = [n for n in ("encoder", "decoder") if getattr(estimator, n) is not None]
+    if custom:
+        raise ValueError(
+            f"save_model cannot store a user-supplied {' and '.join(custom)}: a "
+            "model file holds weights and parameters, and your module's class is "
+            "code. Pickle the estimator (joblib.dump), or export the fitted "
+            "encoder for serving with skae.export_encoder."
+        )
     params = estimator.get_params(deep=False)
     if not (
         params["random_state"] is None or isinstance(params["random_state"], Integral)

@@ -343,12 +343,9 @@ def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> 
     total = torch.zeros((), device=source.device)
     with torch.inference_mode():
         for start in range(0, source.n_samples, batch_size):
-            x = source.take(
-                torch.arange(start, min(start + batch_size, source.n_samples))
-            )
-            total += ((net.decoder(net.encoder(x)) - x) ** 2).sum()
-    n_values = source.n_samples * x.shape[1]
-    return (total / n_values).item()
+            rows = torch.arange(start, min(start + batch_size, source.n_samples))
+            total += net.squared_error(source.take(rows)).sum()
+    return (total / source.n_samples).item()
 
 
 def _annealed(losses: list[float], config: TrainingConfig) -> bool:
@@ -386,8 +383,9 @@ def train(
     Parameters
     ----------
     net : torch.nn.Module
-        Returns ``(code, output)`` from ``forward`` and has ``encoder`` and
-        ``decoder`` attributes (used for the clean validation pass).
+        An :class:`~skae._networks.Autoencoder`: ``forward`` returns
+        ``(code, output)``, ``encoder`` encodes the tails of edge batches and
+        ``squared_error`` scores the clean validation rows.
     train_source : RowSource
         Training rows, already on the training device.
     objective : callable
