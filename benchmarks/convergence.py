@@ -38,14 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from reportkit import environment, methods
+from reportkit.data import FETCHERS, load_split
 from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
-from skae.datasets import fetch_fashion_mnist, fetch_mnist
-
-FETCHERS = {"mnist": fetch_mnist, "fashion-mnist": fetch_fashion_mnist}
 
 # skae settings compared; each adds only these parameters to the defaults.
 SETTINGS: dict[str, dict] = {
@@ -86,13 +84,6 @@ SETTINGS: dict[str, dict] = {
     "skae wide max_iter=22": {"hidden_layer_sizes": (512, 256), "max_iter": 22},
 }
 BASELINES = ("PCA", "UMAP", "t-SNE")
-
-
-def _load(dataset: str, n_train: int, n_test: int):
-    fetch = FETCHERS[dataset]
-    X_train, y_train = fetch(subset="train", return_X_y=True)
-    X_test, y_test = fetch(subset="test", return_X_y=True)
-    return X_train[:n_train], y_train[:n_train], X_test[:n_test], y_test[:n_test]
 
 
 def _timed(fn, *args, **kwargs):
@@ -247,7 +238,9 @@ def main(argv=None) -> int:
     # comparable within one run on a shared machine.
     run_started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for dataset in args.datasets:
-        X_train, y_train, X_test, y_test = _load(dataset, args.n_train, args.n_test)
+        X_train, y_train, X_test, y_test = load_split(
+            dataset, args.n_train, args.n_test
+        )
         for dim in args.dims:
             for method in args.methods:
                 code = revision if method in SETTINGS else None

@@ -25,9 +25,9 @@ import warnings
 from pathlib import Path
 
 import torch
-from convergence import FETCHERS, knn_accuracy
-from convergence import _load as _load_split
+from convergence import knn_accuracy
 from reportkit import environment
+from reportkit.data import FETCHERS, load_split
 from reportkit.methods import jsonable_params
 from sklearn.exceptions import ConvergenceWarning
 
@@ -75,7 +75,7 @@ SETTINGS: dict[str, dict] = {
 
 
 # The full protocol's data, loaded once per dataset for all settings.
-_load = functools.cache(functools.partial(_load_split, n_train=60000, n_test=10000))
+_load = functools.partial(load_split, n_train=60000, n_test=10000)
 
 
 def run(dataset: str, name: str, seed: int) -> dict:

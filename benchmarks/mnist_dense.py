@@ -17,11 +17,11 @@ import time
 import warnings
 
 import torch
+from reportkit.data import load_split
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
-from skae.datasets import fetch_mnist
 
 
 def main() -> None:
@@ -33,9 +33,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="optional JSON output path")
     args = parser.parse_args()
 
-    X_train, y_train = fetch_mnist(subset="train", return_X_y=True)
-    X_test, y_test = fetch_mnist(subset="test", return_X_y=True)
-    X_train, y_train = X_train[: args.n_train], y_train[: args.n_train]
+    X_train, y_train, X_test, y_test = load_split("mnist", args.n_train)
     ae = AutoencoderTransformer(
         n_components=32,
         hidden_layer_sizes=(256, 128),

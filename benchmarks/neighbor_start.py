@@ -34,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from convergence import _load, _timed, knn_accuracy
+from convergence import _timed, knn_accuracy
 from reportkit import environment
+from reportkit.data import load_split
 from sklearn.utils import check_random_state
 
 from skae import AutoencoderTransformer
@@ -68,7 +69,7 @@ def _encode(encoder, X, dim: int) -> np.ndarray:
 
 
 def run(dataset: str, dim: int, seed: int) -> dict:
-    X_train, y_train, X_test, y_test = _load(dataset, 60000, 10000)
+    X_train, y_train, X_test, y_test = load_split(dataset, 60000, 10000)
     model = AutoencoderTransformer(n_components=dim, neighbor_weight=1.0)
     # The estimator's own seed stream (AutoencoderTransformer._fit).
     fit_seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))

@@ -37,13 +37,13 @@ from itertools import pairwise
 
 import numpy as np
 import torch
+from reportkit.data import load_split
 from reportkit.memory import PeakRSS, rss_bytes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from skae import AutoencoderTransformer
-from skae.datasets import fetch_mnist
 
 warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budgets throughout
 
@@ -391,8 +391,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    X, y = fetch_mnist(subset="train", return_X_y=True)
-    X_test, y_test = fetch_mnist(subset="test", return_X_y=True)
+    X, y, X_test, y_test = load_split("mnist")
     X, y = X[: args.n_train], y[: args.n_train]
     # Sections may be run in separate invocations: merge into an existing file.
     results = {}

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from reportkit import environment, render
 from reportkit.cells import Cell, CellCache, Config, EpochProgress, cell_key, run_cell
+from reportkit.data import FETCHERS
 from reportkit.methods import ALL_METHODS, dims_for
 
-from skae.datasets import DownloadError, fetch_fashion_mnist, fetch_mnist
+from skae.datasets import DownloadError
 
-FETCHERS = {"mnist": fetch_mnist, "fashion-mnist": fetch_fashion_mnist}
 QUICK_METHODS = tuple(m for m in ALL_METHODS if m != "skae conv")
 PRESETS = {
     "full": dict(

@@ -41,22 +41,16 @@ import warnings
 
 import numpy as np
 from reportkit import environment
+from reportkit.data import load_split
 from reportkit.memory import PeakRSS, anon_rss_bytes, peak_rss_bytes, rss_bytes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
-from skae.datasets import fetch_mnist
 
 DENSE = dict(n_components=32)  # the defaults otherwise: (256, 128), GELU
 MEMMAP_ROWS = 1_000_000
 DASK_ROWS, DASK_BLOCK = 4_000_000, 50_000
-
-
-def load_mnist():
-    X, y = fetch_mnist(subset="train", return_X_y=True)
-    X_test, y_test = fetch_mnist(subset="test", return_X_y=True)
-    return X, y, X_test, y_test
 
 
 def model_bytes(ae: AutoencoderTransformer) -> int:
@@ -103,7 +97,7 @@ def out_of_core_child(path: str, epochs: int, seed: int) -> dict:
 
 
 def section_out_of_core(args) -> dict:
-    X = load_mnist()[0]
+    X = load_split("mnist")[0]
     with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         path = os.path.join(tmp, "X.npy")
         write_memmap(path, X, args.memmap_rows, args.seed)
@@ -134,7 +128,7 @@ def section_dask_transform(args) -> dict:
     import dask
     import distributed
 
-    X = load_mnist()[0]
+    X = load_split("mnist")[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ae = AutoencoderTransformer(**DENSE, random_state=args.seed).fit(X)
@@ -181,7 +175,7 @@ def _knn(ae, X, y, X_test, y_test) -> float:
 
 
 def section_partial_fit(args) -> dict:
-    X, y, X_test, y_test = load_mnist()
+    X, y, X_test, y_test = load_split("mnist")
     epochs, n_chunks = 11, 10
     out = {"epochs": epochs, "chunks": n_chunks, "rows": len(X)}
     with warnings.catch_warnings():
@@ -219,7 +213,7 @@ def section_partial_fit(args) -> dict:
 
 
 def to_rst(results: dict) -> str:
-    """The measured figures as the reST table docs/scaling.rst includes."""
+    """The measured figures as the reST table that docs/scaling.rst includes."""
     rows = []
     if "out_of_core" in results:
         r = results["out_of_core"]
@@ -289,7 +283,7 @@ def main() -> None:
     parser.add_argument("--memmap-rows", type=int, default=MEMMAP_ROWS)
     parser.add_argument("--dask-rows", type=int, default=DASK_ROWS)
     parser.add_argument("--scratch", default=None, help="folder for the memmap")
-    parser.add_argument("--rst", default="docs/scaling_numbers.rst")
+    parser.add_argument("--rst", default="benchmarks/results/scale_out.rst")
     parser.add_argument(
         "--render-only",
         action="store_true",

@@ -38,19 +38,18 @@ import time
 import warnings
 
 from reportkit import environment
+from reportkit.data import load_split
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
-from skae.datasets import fetch_fashion_mnist, fetch_mnist
 
-FETCHERS = {"mnist": fetch_mnist, "fashion": fetch_fashion_mnist}
+# This script's dataset names (kept: its result files use them).
+FETCHERS = {"mnist": "mnist", "fashion": "fashion-mnist"}
 
 
 def run(tag: str, dataset: str, n_train: int, spec: str) -> dict:
-    X_train, y_train = FETCHERS[dataset](subset="train", return_X_y=True)
-    X_test, y_test = FETCHERS[dataset](subset="test", return_X_y=True)
-    X_train, y_train = X_train[:n_train], y_train[:n_train]
+    X_train, y_train, X_test, y_test = load_split(FETCHERS[dataset], n_train)
     extra: dict = {}
     tic = time.perf_counter()
     if spec.startswith("pca"):

@@ -26,7 +26,6 @@ orientation: ``convergence.py`` times the defaults against PCA and UMAP.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 import warnings
@@ -34,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from convergence import FETCHERS, knn_accuracy
-from convergence import _load as _load_split
+from convergence import knn_accuracy
 from reportkit import environment
+from reportkit.data import FETCHERS, load_split
 from reportkit.methods import jsonable_params
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -53,8 +52,6 @@ VARIANTS = {
     "sparse (kl)": dict(sparsity="kl"),
     "denoising (masking 0.3)": dict(noise="masking", noise_level=0.3),
 }
-
-_load = functools.cache(_load_split)
 
 
 def hoyer_sparsity(Z: np.ndarray) -> float:
@@ -78,7 +75,7 @@ def _model(name: str, dim: int, seed: int):
 
 
 def run(dataset: str, name: str, dim: int, args) -> dict:
-    X, y, X_test, y_test = _load(dataset, args.n_train, args.n_test)
+    X, y, X_test, y_test = load_split(dataset, args.n_train, args.n_test)
     model = _model(name, dim, args.seed)
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

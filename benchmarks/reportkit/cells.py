@@ -9,10 +9,8 @@ finishes, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -144,22 +142,14 @@ def run_cell(
     return row, artifacts
 
 
-class EpochProgress(io.TextIOBase):
-    """A text stream that turns the estimator's verbose epoch lines into a
-    progress bar update (used with ``contextlib.redirect_stdout``)."""
-
-    _LINE = re.compile(r"Epoch (\d+)/(\d+), loss=([0-9.eE+-]+)")
+class EpochProgress:
+    """A skae callback that moves a tqdm bar one epoch at a time and shows
+    the loss (the estimator's ``callbacks``; one bar reused across cells)."""
 
     def __init__(self, bar) -> None:
         self.bar = bar
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        match = self._LINE.search(text)
-        if match:
-            self.bar.total = int(match[2])
-            self.bar.n = int(match[1])
-            self.bar.set_postfix(loss=float(match[3]), refresh=True)
-        return len(text)
+    def __call__(self, estimator, epoch: int, record: dict) -> None:
+        self.bar.total = record["max_iter"]
+        self.bar.n = epoch
+        self.bar.set_postfix(loss=record["loss"], refresh=True)

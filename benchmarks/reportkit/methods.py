@@ -200,11 +200,11 @@ def skae_variant(name: str):
             **params,
             max_iter="auto" if epochs is None else epochs,
             random_state=seed,
-            verbose=progress is not None,
+            callbacks=None if progress is None else [progress],
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)  # recorded below
-            _, fit_s = _timed(progress_fit(model, progress), X_train)
+            _, fit_s = _timed(model.fit, X_train)
         Z_test, transform_s = _timed(model.transform, X_test)
         recon = model.inverse_transform(Z_test[:N_RECONSTRUCTIONS])
         return Embedding(
@@ -227,19 +227,6 @@ def skae_variant(name: str):
         )
 
     return run
-
-
-def progress_fit(model, progress):
-    """``model.fit``, with its per-epoch lines sent to ``progress`` if given."""
-    if progress is None:
-        return model.fit
-    from contextlib import redirect_stdout
-
-    def fit(X):
-        with redirect_stdout(progress):
-            return model.fit(X)
-
-    return fit
 
 
 # The class each method's ``params`` belong to, for recomputing a cell.
