@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ._data import Summary, _to_tensor
+from ._data import Summary, _to_tensor, combine_stats, slice_stats
 from ._inputs import check_block
 
 
@@ -76,19 +76,9 @@ def summarize_blocks(X, name: str = "X") -> Summary:
     """
     import dask
 
-    def block_stats(block):
-        check_block(block, name)
-        block = np.asarray(block)
-        return np.array([block.min(), block.max()]), block.sum(axis=0, dtype=float)
-
-    parts = dask.compute(
-        *[dask.delayed(block_stats)(b) for b in X.to_delayed().ravel()]
-    )
-    extremes = np.array([p[0] for p in parts])
-    sums = np.sum([p[1] for p in parts], axis=0)
-    return Summary(
-        float(extremes[:, 0].min()), float(extremes[:, 1].max()), sums / X.shape[0]
-    )
+    blocks = X.to_delayed().ravel()
+    stats = dask.compute(*[dask.delayed(slice_stats)(b, name) for b in blocks])
+    return combine_stats(stats, X.shape[0], X.shape[1])
 
 
 class BlockSource:

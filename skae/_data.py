@@ -311,20 +311,32 @@ def summarize(X: np.ndarray | sp.spmatrix, name: str = "X") -> Summary:
             low, high = min(low, 0.0), max(high, 0.0)
         means = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
         return Summary(low, high, means)
-    low, high = np.inf, -np.inf
-    sums = np.zeros(n_features, dtype=np.float64)
+    stats = []
     pages = _MappedPages(X)
     for start in range(0, n_samples, SCAN_ROWS):
         block = X[start : start + SCAN_ROWS]
-        check_block(block, name)
-        block_low, block_high = _extremes(block)
-        low, high = min(low, block_low), max(high, block_high)
-        sums += block.sum(axis=0, dtype=np.float64)
+        stats.append(slice_stats(block, name))
         pages.read(block.shape[0])
     pages.release()
-    if n_samples == 0:
-        low = high = 0.0
-    return Summary(low, high, sums / max(n_samples, 1))
+    return combine_stats(stats, n_samples, n_features)
+
+
+def slice_stats(block, name: str = "X") -> tuple[float, float, np.ndarray]:
+    """Check a dense slice of X and return its smallest and largest values
+    and its float64 column sums (what :func:`combine_stats` adds up)."""
+    block = np.asarray(block)
+    check_block(block, name)
+    low, high = _extremes(block)
+    return low, high, block.sum(axis=0, dtype=np.float64)
+
+
+def combine_stats(stats, n_samples: int, n_features: int) -> Summary:
+    """The :class:`Summary` of slices from :func:`slice_stats`."""
+    if n_samples == 0 or not stats:
+        return Summary(0.0, 0.0, np.zeros(n_features))
+    low = min(s[0] for s in stats)
+    high = max(s[1] for s in stats)
+    return Summary(low, high, np.sum([s[2] for s in stats], axis=0) / n_samples)
 
 
 def _extremes(values: np.ndarray) -> tuple[float, float]:

@@ -637,11 +637,10 @@ class AutoencoderTransformer(
         return on_epoch_end
 
     def _callbacks(self) -> list:
+        # _parameter_constraints make it a list or None.
         if self.callbacks is None:
             return []
-        if isinstance(self.callbacks, (str, bytes)) or not all(
-            callable(c) for c in self.callbacks
-        ):
+        if not all(callable(c) for c in self.callbacks):
             raise TypeError(
                 "callbacks must be a list of callables "
                 f"callback(estimator, epoch, record), got {self.callbacks!r}."
@@ -668,8 +667,7 @@ class AutoencoderTransformer(
             self.__dict__.update(previous)
             raise
         finally:
-            if isinstance(self.callbacks, (list, tuple)):
-                self._end_callbacks()
+            self._end_callbacks()
 
     def _fit(self, X) -> None:
         self._check_params()
@@ -677,15 +675,8 @@ class AutoencoderTransformer(
         X, summary = self._training_input(X, reset=not warm)
         streamed = is_dask_array(X)
         if streamed:
-            self._refuse_options(
-                "a Dask array", "use a NumPy array or memmap for these options"
-            )
-        loss = self._resolve_loss(summary.value_range)
-        n_features = self.n_features_in_
-        check_code_size(self.n_components, n_features, self.sparsity, self.noise)
-        device = resolve_device(self.device)
-        seed = self._draw_seed()
-        net, image_shape = self._network(n_features, seed, loss, summary, device, warm)
+            self._refuse_whole_data_options()
+        net, image_shape, loss, seed, device = self._start_network(summary, warm)
         source = BlockSource(X, device) if streamed else RowSource(X, device)
         val_source = None
         shuffle_gen = torch.Generator().manual_seed(seed)
@@ -717,9 +708,10 @@ class AutoencoderTransformer(
 
     def _warn_stop(self, result) -> None:
         """The warning that ``result.stop_reason`` calls for, if any."""
-        if result.stop_reason in ("interrupted", "diverged"):
-            category = UserWarning if result.stop_reason == "interrupted" else None
-            warn_user(result.note, category or ConvergenceWarning)
+        if result.stop_reason == "interrupted":
+            warn_user(result.note, UserWarning)
+        elif result.stop_reason == "diverged":
+            warn_user(result.note, ConvergenceWarning)
         elif result.stop_reason == "max_iter":
             curve = result.history["loss"]
             gain = (
@@ -745,14 +737,7 @@ class AutoencoderTransformer(
         first = not hasattr(self, "encoder_")
         X, summary = self._training_input(X, reset=first)
         if first:
-            loss = self._resolve_loss(summary.value_range)
-            n_features = self.n_features_in_
-            check_code_size(self.n_components, n_features, self.sparsity, self.noise)
-            seed = self._draw_seed()
-            device = resolve_device(self.device)
-            net, image_shape = self._network(
-                n_features, seed, loss, summary, device, warm=False
-            )
+            net, image_shape, loss, _, _ = self._start_network(summary, warm=False)
             self._store_network(
                 net, image_shape, loss, self._resolve_max_iter(X.shape[0])
             )
@@ -823,17 +808,18 @@ class AutoencoderTransformer(
             "optimizer": None,
         }
 
-    def _refuse_options(self, what: str, advice: str) -> None:
-        """Refuse the options that need all the training rows in memory."""
+    def _refuse_whole_data_options(self) -> None:
+        """Refuse, for a Dask array, the options that need all rows at once."""
         for name, active in (
             ("neighbor_weight", self.neighbor_weight > 0),
             ("early_stopping", self.early_stopping),
         ):
             if active:
                 raise ValueError(
-                    f"{name}={getattr(self, name)!r} is not supported with {what}: "
-                    "it needs all the training rows at once (a neighbour graph, "
-                    f"a held-out split); {advice}, or set {name} to its default."
+                    f"{name}={getattr(self, name)!r} is not supported with a Dask "
+                    "array: it needs all the training rows at once (a neighbour "
+                    "graph, a held-out split); use a NumPy array or memmap for "
+                    f"these options, or set {name} to its default."
                 )
 
     def _training_input(self, X, *, reset: bool):
@@ -856,6 +842,17 @@ class AutoencoderTransformer(
         return int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+
+    def _start_network(self, summary, warm: bool):
+        """Everything a new fit (or a warm start) decides before training:
+        the network, its image shape, the loss, the seed and the device."""
+        loss = self._resolve_loss(summary.value_range)
+        n_features = self.n_features_in_
+        check_code_size(self.n_components, n_features, self.sparsity, self.noise)
+        device = resolve_device(self.device)
+        seed = self._draw_seed()
+        net, image_shape = self._network(n_features, seed, loss, summary, device, warm)
+        return net, image_shape, loss, seed, device
 
     def _network(self, n_features, seed, loss, summary, device, warm: bool):
         """The network to train, on ``device``: a new one, or with a warm

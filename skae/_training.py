@@ -159,6 +159,18 @@ def _finite(net: torch.nn.Module) -> bool:
     )
 
 
+def _epoch_record(means: dict[str, float], terms) -> dict[str, float]:
+    """The epoch's objective (the sum of all its terms) and the ``terms``
+    this run records."""
+    return {"loss": sum(means.values()), **{t: means[t] for t in terms}}
+
+
+def _diverged(record: dict[str, float], net: torch.nn.Module) -> bool:
+    # The epoch's losses are taken before each step, so the last step can
+    # leave non-finite weights behind finite losses: check the weights too.
+    return not all(math.isfinite(v) for v in record.values()) or not _finite(net)
+
+
 def _divergence_cause(record: dict[str, float], config: TrainingConfig) -> str:
     """Which term went non-finite, and the parameter to change for it."""
     if not math.isfinite(record.get("penalty", 0.0)):
@@ -328,8 +340,8 @@ def train_pass(
         schedule,
         config.autocast_dtype,
     )
-    record = {"loss": sum(means.values()), **{t: means[t] for t in TERMS[:2]}}
-    if not all(math.isfinite(v) for v in record.values()) or not _finite(net):
+    record = _epoch_record(means, TERMS[:2])
+    if _diverged(record, net):
         raise ValueError(
             f"Training diverged in this partial_fit call: "
             f"{_divergence_cause(record, config)}"
@@ -454,8 +466,7 @@ def train(
                 config.autocast_dtype,
                 neighbors,
             )
-            record = {"loss": sum(means.values())}
-            record.update((t, means[t]) for t in terms)
+            record = _epoch_record(means, terms)
             if val_source is not None:
                 record["val_mse"] = validation_mse(net, val_source, batch_size)
         except KeyboardInterrupt:
@@ -467,9 +478,7 @@ def train(
                 f"epoch {result.best_epoch}, the best so far."
             )
             break
-        # The epoch's losses are taken before each step, so the last step can
-        # leave non-finite weights behind finite losses: check the weights too.
-        if not all(math.isfinite(v) for v in record.values()) or not _finite(net):
+        if _diverged(record, net):
             cause = _divergence_cause(record, config)
             if best_state is None:
                 raise ValueError(f"Training diverged in the first epoch: {cause}")
