@@ -32,51 +32,47 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-import torch
 from reportkit import environment, methods
 from reportkit.data import FETCHERS, load_split
-from sklearn.decomposition import PCA
+from reportkit.variants import VARIANTS, named
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 
-from skae import AutoencoderTransformer
-
 # skae settings compared; each adds only these parameters to the defaults.
+# The variants shared with the other scripts come from the one table
+# (reportkit.variants), under the names this script's results use.
+_SHARED = named(
+    {
+        "skae default": "deep",
+        "skae vanilla": "vanilla",
+        "skae sparse l1": "sparse (l1)",
+        "skae sparse kl": "sparse (kl)",
+        "skae denoising": "denoising (masking 0.3)",
+        "skae conv": "conv",
+        "skae neighbors": "neighbors",
+    }
+)
+_NEIGHBORS = VARIANTS["neighbors"]
 SETTINGS: dict[str, dict] = {
-    "skae default": {},
+    **_SHARED,
     "skae bfloat16": {"precision": "bfloat16"},
-    "skae vanilla": {"hidden_layer_sizes": ()},
     "skae wide": {"hidden_layer_sizes": (512, 256)},
-    "skae sparse l1": {"sparsity": "l1"},
-    "skae sparse kl": {"sparsity": "kl"},
-    "skae denoising": {"noise": "masking", "noise_level": 0.3},
-    "skae conv": {"architecture": "conv"},
-    "skae neighbors": {"neighbor_weight": 1.0},
     # Masking as a regulariser for the map's encoder. In a prototype on
     # 10,000 digits (encoder first regressed onto PCA-2, heads and tails
     # masked) it raised held-out 2-D 5-NN by 0.02; on full MNIST, where skae
     # masks the heads only and has no such start, it did not (neighbors.json).
-    "skae neighbors masking": {"neighbor_weight": 1.0, "noise": "masking"},
+    "skae neighbors masking": {**_NEIGHBORS, "noise": "masking"},
     # The step budget: four times the epochs max_iter="auto" gives the
     # neighbour term on 60,000 rows (22), to measure what more edge samples buy.
-    "skae neighbors 4x steps": {"neighbor_weight": 1.0, "max_iter": 88},
+    "skae neighbors 4x steps": {**_NEIGHBORS, "max_iter": 88},
     # The same edge samples in a quarter of the steps: larger batches use the
     # CPU's matrix kernels better.
-    "skae neighbors 4x batch": {
-        "neighbor_weight": 1.0,
-        "max_iter": 88,
-        "batch_size": 1024,
-    },
+    "skae neighbors 4x batch": {**_NEIGHBORS, "max_iter": 88, "batch_size": 1024},
     # Encoder capacity: in a prototype on 10,000 digits (2-D, 5,000 steps,
     # 2,000 test digits) the wide encoder raised 5-NN from 0.819 to 0.870.
-    "skae neighbors wide": {
-        "neighbor_weight": 1.0,
-        "hidden_layer_sizes": (512, 256),
-    },
+    "skae neighbors wide": {**_NEIGHBORS, "hidden_layer_sizes": (512, 256)},
     # Fit time against quality at 32-D: max_iter="auto" gives 60,000 rows
     # 11 epochs (about 2,500 steps), which fits in about half of UMAP's time;
     # twice that budget shows what a longer fit buys.
@@ -86,77 +82,32 @@ SETTINGS: dict[str, dict] = {
 BASELINES = ("PCA", "UMAP", "t-SNE")
 
 
-def _timed(fn, *args, **kwargs):
-    tic = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - tic
-
-
-def run_pca(X_train, X_test, dim, seed) -> dict:
-    model = PCA(n_components=dim, random_state=seed)
-    Z_train, fit_s = _timed(model.fit_transform, X_train)
-    Z_test, transform_s = _timed(model.transform, X_test)
-    recon = model.inverse_transform(Z_test)
-    return {
-        "Z": (Z_train, Z_test),
-        "fit_s": fit_s,
-        "transform_s": transform_s,
-        "test_mse": float(np.mean((recon - X_test) ** 2)),
-        "params": model.get_params(),
-        "threads": torch.get_num_threads(),
-    }
-
-
-def run_umap(X_train, X_test, dim, seed) -> dict:
-    """The report's UMAP: unseeded and parallel, after a warm-up on the same
-    code paths (``reportkit.methods.umap_``)."""
-    emb = methods.umap_(X_train, X_test, dim, seed, epochs=None, progress=None)
-    return {
+def _row_fields(emb: methods.Embedding, note: str | None = None) -> dict:
+    """The fields every method's row has, from its embedding."""
+    out = {
         "Z": (emb.train, emb.test),
         "fit_s": emb.fit_s,
         "transform_s": emb.transform_s,
-        "test_mse": None,
+        "test_mse": emb.recon_mse,
         "params": emb.params,
         "threads": emb.threads,
-        "note": "unseeded so that umap-learn runs in parallel, as users run it",
     }
-
-
-def _warm_up_skae(X_train, dim, extra: dict) -> None:
-    """One untimed epoch with the same layer shapes: a process's first steps
-    import parts of torch lazily and let oneDNN generate its kernels (tens of
-    seconds here in bfloat16), one-time costs that would otherwise be charged
-    to the timed fit and transform, as numba's are for UMAP (whose warm-up
-    transforms too). With the neighbour term, on 4,096 rows, so that
-    umap-learn's NN-descent is compiled as UMAP's is."""
-    params = {**extra, "max_iter": 1}
-    n_rows = 4096 if extra.get("neighbor_weight") else 512
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warm = X_train[:n_rows]
-        AutoencoderTransformer(n_components=dim, **params).fit(warm).transform(warm)
+    return out if note is None else {**out, "note": note}
 
 
 def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
-    _warm_up_skae(X_train, dim, extra)
-    model = AutoencoderTransformer(n_components=dim, random_state=seed, **extra)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, fit_s = _timed(model.fit, X_train)
-    Z_test, transform_s = _timed(model.transform, X_test)
+    params = {"n_components": dim, **extra}
+    methods.warm_up_skae(X_train, params)
+    emb = methods.fit_skae(params, X_train, X_test, seed)
+    info = emb.extra
     return {
-        "Z": (model.transform(X_train), Z_test),
-        "fit_s": fit_s,
-        "transform_s": transform_s,
-        "test_mse": -model.score(X_test),
-        "params": methods.jsonable_params(model.get_params()),
-        "threads": torch.get_num_threads(),
-        "n_iter": model.n_iter_,
-        "max_iter_resolved": model.max_iter_,
-        "stop_reason": model.stop_reason_,
-        "loss_resolved": model.reconstruction_loss_,
-        "loss_curve": [round(v, 6) for v in model.loss_curve_],
-        "warnings": sorted({type(w.message).__name__ for w in caught}),
+        **_row_fields(emb),
+        "n_iter": info["n_iter"],
+        "max_iter_resolved": info["max_iter_resolved"],
+        "stop_reason": info["stop_reason"],
+        "loss_resolved": info["loss_resolved"],
+        "loss_curve": [round(v, 6) for v in info["loss_curve"]],
+        "warnings": info["warnings"],
         "note": (
             "one untimed 1-epoch fit and transform on "
             f"{4096 if extra.get('neighbor_weight') else 512} rows first "
@@ -171,30 +122,24 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
     return float(knn.score(Z_test, y_test))
 
 
-def run_tsne(X_train, X_test, dim, seed) -> dict:
-    """The report's t-SNE: openTSNE, fitted on the training rows, with the
-    test rows placed in the fitted map by its ``transform``. (Rows written
-    before the report switched were scikit-learn's Barnes-Hut, fitted on
-    train and test rows together; their ``note`` says so.)"""
-    emb = methods.tsne(X_train, X_test, dim, seed, epochs=None, progress=None)
-    return {
-        "Z": (emb.train, emb.test),
-        "fit_s": emb.fit_s,
-        "transform_s": emb.transform_s,
-        "test_mse": None,
-        "params": emb.params,
-        "threads": emb.threads,
-        "note": "openTSNE: test rows placed in the fitted map with transform",
-    }
+# The baselines, run as the report runs them (reportkit.methods): UMAP
+# unseeded and parallel after a warm-up on the same code paths, t-SNE by
+# openTSNE with the test rows placed in the fitted map by its ``transform``.
+# (t-SNE rows written before the report switched were scikit-learn's
+# Barnes-Hut, fitted on train and test rows together; their note says so.)
+_NOTES = {
+    "UMAP": "unseeded so that umap-learn runs in parallel, as users run it",
+    "t-SNE": "openTSNE: test rows placed in the fitted map with transform",
+}
+_BASELINE_RUNNERS = {"PCA": methods.pca, "UMAP": methods.umap_, "t-SNE": methods.tsne}
 
 
 def run_method(method: str, X_train, X_test, dim: int, seed: int) -> dict:
-    if method == "PCA":
-        return run_pca(X_train, X_test, dim, seed)
-    if method == "UMAP":
-        return run_umap(X_train, X_test, dim, seed)
-    if method == "t-SNE":
-        return run_tsne(X_train, X_test, dim, seed)
+    if method in _BASELINE_RUNNERS:
+        emb = _BASELINE_RUNNERS[method](
+            X_train, X_test, dim, seed, epochs=None, progress=None
+        )
+        return _row_fields(emb, _NOTES.get(method))
     return run_skae(X_train, X_test, dim, seed, SETTINGS[method])
 
 

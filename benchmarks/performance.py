@@ -1,4 +1,4 @@
-"""Performance of skae: wrapper overhead, hardware efficiency, inference, peers.
+"""Performance of skae: wrapper overhead, hardware efficiency, inference, full-data fits.
 
 Sections (all on MNIST unless stated; pick with ``--sections``):
 
@@ -12,16 +12,20 @@ Sections (all on MNIST unless stated; pick with ``--sections``):
     torch.profiler breakdown of one epoch.
 ``inference``
     ``transform`` throughput and peak extra memory on 1,000,000 x 784 rows.
-``peers``
-    Fit time, 10,000-row transform time and 5-NN accuracy of skae's default
-    dense model, PCA, UMAP and t-SNE on the same data.
+``dense``
+    Fit and transform time of the deep dense model for a fixed 20 epochs on
+    all 60,000 training images, its test reconstruction error and the 5-NN
+    accuracy of its codes (``--device`` picks the device).
 ``conv``
     Seconds per epoch of the default convolutional model (CPU, and CUDA when
     available).
 
-Run::
+Comparisons with PCA, UMAP and t-SNE are ``convergence.py``'s, which runs
+them as the report does (``reportkit.methods``). Run::
 
     SKAE_DATA=../shared/data python benchmarks/performance.py --out benchmarks/results/performance.json
+
+``--render-only`` rewrites ``performance.md`` from the JSON file.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import sys
 import time
@@ -37,8 +42,11 @@ from itertools import pairwise
 
 import numpy as np
 import torch
+from reportkit import environment
 from reportkit.data import load_split
 from reportkit.memory import PeakRSS, rss_bytes
+from reportkit.methods import jsonable_params
+from reportkit.render import performance_markdown
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
@@ -47,7 +55,10 @@ from skae import AutoencoderTransformer
 
 warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budgets throughout
 
+# The deep dense model every section times; the hand-written loop builds the
+# same layers from it.
 DENSE = dict(n_components=32, hidden_layer_sizes=(256, 128))
+SECTIONS = ["overhead", "efficiency", "inference", "dense", "conv"]
 
 
 def hand_written_fit(
@@ -55,7 +66,7 @@ def hand_written_fit(
 ) -> nn.Module:
     """The loop a PyTorch user would write for the same deep dense model."""
     torch.manual_seed(seed)
-    sizes = [X.shape[1], 256, 128, 32]
+    sizes = [X.shape[1], *DENSE["hidden_layer_sizes"], DENSE["n_components"]]
     enc, dec = [], []
     for a, b in pairwise(sizes):
         enc += [nn.Linear(a, b), nn.ReLU()]
@@ -186,65 +197,31 @@ def section_inference(X, args) -> dict:
     }
 
 
-def section_peers(X, y, X_test, y_test, args) -> dict:
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    rows = []
-
-    def record(name, Z_train, Z_test, fit_s, transform_s, note=""):
-        acc = KNeighborsClassifier(5).fit(Z_train, y).score(Z_test, y_test)
-        rows.append(
-            {
-                "method": name,
-                "fit_s": round(fit_s, 2),
-                "transform_10k_s": None
-                if transform_s is None
-                else round(transform_s, 3),
-                "knn5_accuracy": round(float(acc), 4),
-                "note": note,
-            }
-        )
-        print(rows[-1], flush=True)
-
-    for name, model in [
-        (
-            "skae default dense (dim 32)",
-            AutoencoderTransformer(**DENSE, max_iter=args.epochs, random_state=0),
-        ),
-        ("PCA (dim 32)", PCA(32, random_state=0)),
-    ]:
-        tic = time.perf_counter()
-        Z = model.fit_transform(X)
-        fit_s = time.perf_counter() - tic
-        tic = time.perf_counter()
-        Zt = model.transform(X_test)
-        record(name, Z, Zt, fit_s, time.perf_counter() - tic)
-    if "umap" not in args.skip_peers:
-        import umap
-
-        umap.UMAP(n_epochs=5, random_state=0).fit(X[:300])  # numba JIT, untimed
-        model = umap.UMAP(n_components=2, random_state=0)
-        tic = time.perf_counter()
-        Z = model.fit_transform(X)
-        fit_s = time.perf_counter() - tic
-        tic = time.perf_counter()
-        Zt = model.transform(X_test)
-        record("UMAP (dim 2)", Z, Zt, fit_s, time.perf_counter() - tic)
-    if "tsne" not in args.skip_peers:
-        both = np.vstack([X, X_test])
-        tic = time.perf_counter()
-        Z = TSNE(2, random_state=0, init="pca", n_jobs=-1).fit_transform(both)
-        fit_s = time.perf_counter() - tic
-        record(
-            "t-SNE (dim 2)", Z[: len(X)], Z[len(X) :], fit_s, None,
-            note="transductive: embeds train+test together; cannot transform new data",
-        )  # fmt: skip
+def section_dense(X, y, X_test, y_test, args) -> dict:
+    """The deep dense model for a fixed budget on the training rows: fit and
+    transform time, test reconstruction and 5-NN accuracy of the codes."""
+    ae = AutoencoderTransformer(
+        **DENSE, max_iter=args.dense_epochs, random_state=args.seed, device=args.device
+    )
+    tic = time.perf_counter()
+    ae.fit(X)
+    fit_s = time.perf_counter() - tic
+    tic = time.perf_counter()
+    Z_train = ae.transform(X)
+    transform_s = time.perf_counter() - tic
+    knn = KNeighborsClassifier(n_neighbors=5).fit(Z_train, y)
     return {
         "n_train": len(X),
-        "n_test": len(X_test),
-        "epochs": args.epochs,
-        "rows": rows,
+        "epochs": ae.n_iter_,
+        "fit_s": round(fit_s, 2),
+        "transform_train_s": round(transform_s, 3),
+        "test_mse": round(-ae.score(X_test), 5),
+        "knn5_test_accuracy": round(float(knn.score(ae.transform(X_test), y_test)), 4),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(next(ae.encoder_.parameters()).device),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "params": jsonable_params(ae.get_params()),
     }
 
 
@@ -270,149 +247,57 @@ def section_conv(X, args) -> dict:
     return {"devices": out}
 
 
-def to_markdown(results: dict) -> str:
-    """A readable summary of whichever sections were run."""
-    md = [
-        "# skae performance",
-        "",
-        f"torch {results['torch']}, {results['threads']} threads. The commands "
-        "that produced each section are listed at the end.",
-        "",
-    ]
-    if "overhead" in results:
-        r = results["overhead"]
-        md += [
-            "## Wrapper overhead",
-            "",
-            f"Deep dense model (784-256-128-32, mirrored), {r['n_train']:,} MNIST images, "
-            f"{r['epochs']} epochs, batch 256, fused Adam in both; interleaved runs, medians:",
-            "",
-            "| loop | median fit (s) | runs (s) |",
-            "|---|---:|---|",
-        ]
-        for name in ("skae", "hand_written"):
-            runs = ", ".join(f"{t:.2f}" for t in r["times_s"][name])
-            md.append(f"| {name} | {r['median_s'][name]:.2f} | {runs} |")
-        md += [
-            "",
-            f"Ratio skae / hand-written: **{r['ratio_skae_over_hand']:.3f}**",
-            "",
-        ]
-    if "efficiency" in results:
-        r = results["efficiency"]
-        md += [
-            "## Hardware efficiency",
-            "",
-            f"Achieved training rate {r['achieved_gflops']:.1f} GFLOP/s (matmul FLOPs of "
-            f"forward and backward) against a measured float32 GEMM rate of "
-            f"{r['matmul_gflops']:.1f} GFLOP/s at {r['threads']} threads: "
-            f"**{r['fraction_of_matmul_rate']:.0%}**.",
-            "",
-            "Where one epoch's CPU time goes (torch.profiler, self time):",
-            "",
-            "| operator | self CPU (ms) | share | calls |",
-            "|---|---:|---:|---:|",
-        ]
-        md += [
-            f"| `{o['op']}` | {o['self_cpu_ms']} | {o['share']:.1%} | {o['calls']} |"
-            for o in r["profile_top_ops"]
-        ]
-        md.append("")
-    if "inference" in results:
-        r = results["inference"]
-        md += [
-            "## Inference",
-            "",
-            f"`transform` of {r['rows']:,} x 784 float32 rows ({r['input_mb']:.0f} MB in, "
-            f"{r['output_mb']:.0f} MB out): {r['seconds']:.2f} s, "
-            f"**{r['rows_per_s']:,.0f} rows/s**; peak memory above the input: "
-            f"**{r['peak_extra_mb']:.0f} MB**.",
-            "",
-        ]
-    if "peers" in results:
-        r = results["peers"]
-        md += [
-            "## Against peers",
-            "",
-            f"MNIST, {r['n_train']:,} training and {r['n_test']:,} test images; skae "
-            f"trained {r['epochs']} epochs.",
-            "",
-            "| method | fit (s) | transform 10k (s) | 5-NN accuracy | note |",
-            "|---|---:|---:|---:|---|",
-        ]
-        for row in r["rows"]:
-            t = "n/a" if row["transform_10k_s"] is None else row["transform_10k_s"]
-            md.append(
-                f"| {row['method']} | {row['fit_s']} | {t} | {row['knn5_accuracy']} | {row['note']} |"
-            )
-        md.append("")
-    if "conv" in results:
-        md += [
-            "## Convolutional model",
-            "",
-            "| device | seconds per epoch | images |",
-            "|---|---:|---:|",
-        ]
-        for r in results["conv"]["devices"].values():
-            md.append(
-                f"| {r['device_name']} | {r['seconds_per_epoch']:.1f} | {r['n_train']:,} |"
-            )
-        if "cuda" not in results["conv"]["devices"]:
-            md += [
-                "",
-                "No GPU was available to this run, so no CUDA timing is reported.",
-            ]
-        md.append("")
-    md += ["## Commands", ""]
-    # One line per command, naming the sections it produced (one run
-    # usually writes several).
-    sections_of: dict[str, list[str]] = {}
-    for name in ("overhead", "efficiency", "inference", "peers", "conv"):
-        if name in results and "command" in results[name]:
-            sections_of.setdefault(results[name]["command"], []).append(name)
-    md += [f"- `{cmd}`: {', '.join(names)}" for cmd, names in sections_of.items()]
-    return "\n".join(md)
+def run_section(name: str, data, args) -> dict:
+    X, y, X_test, y_test = data
+    if name == "overhead":
+        return section_overhead(X, args)
+    if name == "efficiency":
+        return section_efficiency(X, args)
+    if name == "inference":
+        return section_inference(X, args)
+    if name == "dense":
+        return section_dense(X, y, X_test, y_test, args)
+    return section_conv(X, args)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--sections",
-        nargs="+",
-        default=["overhead", "efficiency", "inference", "peers", "conv"],
-    )
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=SECTIONS)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--dense-epochs", type=int, default=20)
     parser.add_argument("--conv-epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--n-train", type=int, default=60000)
     parser.add_argument("--inference-rows", type=int, default=1_000_000)
-    parser.add_argument("--skip-peers", nargs="*", default=[], choices=["umap", "tsne"])
+    parser.add_argument("--device", default="auto", help="of the dense section")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the Markdown beside --out from the existing file, running nothing",
+    )
     args = parser.parse_args()
+    if args.render_only and not args.out:
+        parser.error("--render-only needs --out")
 
-    X, y, X_test, y_test = load_split("mnist")
-    X, y = X[: args.n_train], y[: args.n_train]
     # Sections may be run in separate invocations: merge into an existing file.
     results = {}
     if args.out and os.path.exists(args.out):
         with open(args.out) as fh:
             results = json.load(fh)
+    if args.render_only:
+        write_markdown(args.out, results)
+        return
+    X, y, X_test, y_test = load_split("mnist")
+    data = X[: args.n_train], y[: args.n_train], X_test, y_test
     results.update(torch=torch.__version__, threads=torch.get_num_threads())
     command = " ".join(["python", *sys.argv])
     for section in args.sections:
         tic = time.perf_counter()
-        if section == "overhead":
-            results[section] = section_overhead(X, args)
-        elif section == "efficiency":
-            results[section] = section_efficiency(X, args)
-        elif section == "inference":
-            results[section] = section_inference(X, args)
-        elif section == "peers":
-            results[section] = section_peers(X, y, X_test, y_test, args)
-        elif section == "conv":
-            results[section] = section_conv(X, args)
+        results[section] = run_section(section, data, args)
         results[section]["command"] = command
+        results[section]["skae_revision"] = environment.code_revision()
         print(
             f"[{section}] {time.perf_counter() - tic:.0f}s",
             json.dumps(results[section], indent=1, default=str),
@@ -421,8 +306,12 @@ def main() -> None:
         if args.out:  # write after every section so partial runs keep results
             with open(args.out, "w") as fh:
                 json.dump(results, fh, indent=1, default=str)
-            with open(os.path.splitext(args.out)[0] + ".md", "w") as fh:
-                fh.write(to_markdown(results) + "\n")
+            write_markdown(args.out, results)
+
+
+def write_markdown(out: str, results: dict) -> None:
+    with open(os.path.splitext(out)[0] + ".md", "w") as fh:
+        fh.write(performance_markdown(results) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import numpy as np
 from reportkit import environment, render
 from reportkit.cells import Cell, CellCache, Config, EpochProgress, cell_key, run_cell
 from reportkit.data import FETCHERS
+from reportkit.figures import dataset_figures
 from reportkit.methods import ALL_METHODS, dims_for
 
 from skae.datasets import DownloadError
@@ -198,36 +199,20 @@ def write_report(args, config, rows, artifacts, data) -> None:
         budget=budget,
         **asdict(config),
     )
-    md = [
-        "# skae benchmark report",
-        "",
-        "## Protocol",
-        "",
-        protocol,
-        "## Environment",
-        "",
-    ]
-    md += [f"- {k}: `{v}`" for k, v in env.items()]
-    for ds in args.datasets:
-        ds_rows = [r for r in rows if r["dataset"] == ds]
-        md += ["", f"## {ds}", ""]
-        for metric in render.METRICS:
-            if any(r.get(metric) is not None for r in ds_rows):
-                md += [render.metric_table(ds_rows, metric), ""]
-        figs = render.figures(
+    figures = {
+        ds: dataset_figures(
             args.out, ds, rows, artifacts, data[ds], data[ds]["target_names"]
         )
-        for caption, name in figs.items():
-            md += [f"**{caption}**", "", f"![{caption}]({name})", ""]
-        md += ["### Reading (generated from the numbers above)", ""]
-        md += [f"- {line}" for line in render.reading(rows, ds)]
-    when = [f"- {line}" for line in render.which_method_when(rows)]
-    md += ["", "## Which method when (generated from the numbers above)", "", *when]
-    (args.out / "report.md").write_text("\n".join(md) + "\n")
+        for ds in args.datasets
+    }
+    (args.out / "report.md").write_text(
+        render.report_markdown(protocol, env, rows, figures)
+    )
     block = render.summary(rows, meta["config"], env["command"])
     (args.out / "summary.md").write_text(block)
     # The same reading for the FAQ, which includes it (its lines are valid
     # reStructuredText as well as Markdown).
+    when = [f"- {line}" for line in render.which_method_when(rows)]
     (args.out / "which_method_when.rst").write_text("\n".join(when) + "\n")
     if args.update_readme:
         render.splice_readme(args.update_readme, block)

@@ -21,7 +21,13 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import skae
 
-from .methods import METHOD_ESTIMATORS, METHODS, SKAE_VARIANTS, Embedding
+from .methods import (
+    METHOD_ESTIMATORS,
+    METHODS,
+    SKAE_VARIANTS,
+    Embedding,
+    jsonable_params,
+)
 
 # Bump when the measurement itself changes, so old cached cells are not reused.
 # 2: cosine schedule and loss="auto" by default; 3: every method at its own
@@ -53,11 +59,21 @@ def cell_key(cell: Cell, config: Config) -> str:
         "skae": skae.__version__,  # a new release never reuses old cells
         "cell": asdict(cell),
         "config": asdict(config),
-        "params": SKAE_VARIANTS.get(cell.method),
+        "params": _resolved_params(cell.method),
     }
     if cell.method not in SKAE_VARIANTS:  # epochs only matter to skae
         spec["config"] = {**spec["config"], "epochs": None}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _resolved_params(method: str) -> dict | None:
+    """All of a skae variant's parameters, defaults included, so that a
+    changed default gives its cells new keys instead of reusing old ones."""
+    if method not in SKAE_VARIANTS:
+        return None
+    return jsonable_params(
+        skae.AutoencoderTransformer(**SKAE_VARIANTS[method]).get_params()
+    )
 
 
 def evaluate(

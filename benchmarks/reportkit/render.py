@@ -1,4 +1,5 @@
-"""Turning finished cells into results files, tables, figures and a reading."""
+"""Results as text: the report's files, tables and reading, and the Markdown
+or reST of the other benchmark scripts (figures are in ``figures.py``)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,6 @@ import csv
 import json
 import math
 from pathlib import Path
-
-import numpy as np
-
-from skae.plotting import (
-    KNNAccuracyDisplay,
-    LatentSpaceDisplay,
-    LossCurveDisplay,
-    ReconstructionDisplay,
-)
 
 from .methods import SKAE_VARIANTS
 
@@ -94,170 +86,27 @@ def _dim_header(rows: list[dict], dim: int) -> str:
     return f"{dim} (input)" if only_raw else str(dim)
 
 
-def _grid(n: int, ncols: int, size: tuple[float, float]):
-    import matplotlib.pyplot as plt
-
-    nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
-    )
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)
-
-
-def figures(
-    out: Path, dataset: str, rows, artifacts, data, target_names
-) -> dict[str, str]:
-    """Write the dataset's figures; return {caption: file name}."""
-    import matplotlib.pyplot as plt
-
-    written = {}
-    ds_rows = [r for r in rows if r["dataset"] == dataset]
-
-    # 1. k-NN accuracy against latent dimension, raw pixels as a reference line.
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    curve_rows = [r for r in ds_rows if r["method"] != "raw pixels"]
-    KNNAccuracyDisplay.from_results(
-        curve_rows, ax=ax, title=f"{dataset}: 5-NN accuracy"
-    )
-    for r in ds_rows:
-        if r["method"] == "raw pixels":
-            ax.axhline(r["knn_accuracy"], color="grey", ls=":", label="raw pixels")
-            ax.legend(fontsize="small")
-    written["5-NN accuracy against latent dimension"] = _save(
-        fig, out, f"knn_{dataset}.png"
-    )
-
-    # 1b. Trustworthiness against latent dimension (how many of each test
-    # image's neighbours in its code are neighbours in pixel space too).
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in dict.fromkeys(r["method"] for r in curve_rows):
-        pts = sorted((r["dim"], r["trustworthiness"]) for r in curve_rows
-                     if r["method"] == method)  # fmt: skip
-        ax.plot(*zip(*pts, strict=True), "o-", label=method_label(method, ds_rows))
-    dims = sorted({r["dim"] for r in curve_rows})
-    if dims and dims[-1] / dims[0] > 4:
-        ax.set_xscale("log", base=2)
-    ax.set_xticks(dims, labels=[str(d) for d in dims])
-    ax.set_xlabel("latent dimension")
-    ax.set_ylabel("trustworthiness (5 neighbours)")
-    ax.set_title(f"{dataset}: trustworthiness")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    written["Trustworthiness against latent dimension"] = _save(
-        fig, out, f"trust_{dataset}.png"
-    )
-
-    # 2. 2-D embeddings of the test split, one panel per method.
-    twod = [
-        r for r in ds_rows if r["dim"] == 2 and "test_embedding" in artifacts[_key(r)]
-    ]
-    if twod:
-        fig, axes = _grid(len(twod), 3, (4.2, 4))
-        y = data["y_test"]
-        show = np.random.default_rng(0).permutation(len(y))[:3000]
-        for ax, r in zip(axes, twod, strict=False):
-            Z = artifacts[_key(r)]["test_embedding"]
-            LatentSpaceDisplay.from_embedding(
-                Z[show], y[show], label_names=target_names, ax=ax, legend=False,
-                title=method_label(r["method"], ds_rows), s=2,
-            )  # fmt: skip
-            ax.set_xticks([])
-            ax.set_yticks([])
-        # One legend for all panels, beside them rather than over any data.
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(
-            handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
-            markerscale=4, fontsize="small", title="class",
-        )  # fmt: skip
-        written["2-D embeddings of the test split"] = _save(
-            fig, out, f"embeddings_{dataset}.png"
-        )
-
-    # 3. Reconstructions and 4. loss curves of each skae variant (largest dim).
-    recon = _largest_dim_rows(
-        ds_rows, with_artifact="reconstructions", artifacts=artifacts
-    )
-    if recon:
-        fig, axes = _grid(len(recon), 1, (8, 2.2))
-        originals = data["X_test"][: len(artifacts[_key(recon[0])]["reconstructions"])]
-        for ax, r in zip(axes, recon, strict=False):
-            ReconstructionDisplay.from_predictions(
-                originals, artifacts[_key(r)]["reconstructions"], ax=ax,
-                title=f"{r['method']} (dim {r['dim']}, test MSE {r['recon_mse']:.4f})",
-            )  # fmt: skip
-        written["Test images (top) and reconstructions (bottom)"] = _save(
-            fig, out, f"reconstructions_{dataset}.png"
-        )
-    curves = [r for r in _largest_dim_rows(ds_rows) if r.get("history")]
-    if curves:
-        fig, axes = _grid(len(curves), 3, (4.5, 3.5))
-        for ax, r in zip(axes, curves, strict=False):
-            LossCurveDisplay(r["history"]).plot(
-                ax=ax, title=f"{r['method']} (dim {r['dim']})"
-            )
-        written["skae training curves"] = _save(fig, out, f"loss_{dataset}.png")
-
-    # 5. Time per method, at each method's largest dimension.
-    timed = [
-        r
-        for r in _largest_dim_rows(ds_rows, decoders_only=False)
-        if r["method"] != "raw pixels"
-    ]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(timed) + 1.2))
-    names = [f"{method_label(r['method'], ds_rows)} (dim {r['dim']})" for r in timed]
-    pos = np.arange(len(timed))
-    ax.barh(pos - 0.2, [r["fit_s"] for r in timed], height=0.4, label="fit")
-    ax.barh(
-        pos + 0.2,
-        [r["transform_s"] or 0 for r in timed],
-        height=0.4,
-        label="transform test",
-    )
-    ax.set_yticks(pos, labels=names)
-    ax.set_xscale("log")
-    # A method that cannot embed new rows has no transform bar: say so, at
-    # the left edge, instead of leaving an empty slot.
-    left = ax.get_xlim()[0]
-    for p, r in zip(pos, timed, strict=True):
-        if r["transform_s"] is None:
-            why = " n/a (transductive)" if r.get("transductive") else " n/a"
-            ax.text(left, p + 0.2, why, va="center", fontsize="small")
-    ax.set_xlabel("seconds (log scale)")
-    ax.legend(fontsize="small", loc="lower right")
-    written["Fit and transform time per method"] = _save(
-        fig, out, f"times_{dataset}.png"
-    )
-    return written
-
-
-def _key(row: dict) -> str:
-    return row["key"]
-
-
-def _largest_dim_rows(rows, with_artifact=None, artifacts=None, decoders_only=True):
-    """For each method, its row at the largest dimension it was run at."""
-    chosen = {}
-    for r in rows:
-        if decoders_only and r["method"] not in SKAE_VARIANTS and r["method"] != "PCA":
-            continue
-        if with_artifact and with_artifact not in artifacts[_key(r)]:
-            continue
-        if r["method"] not in chosen or r["dim"] > chosen[r["method"]]["dim"]:
-            chosen[r["method"]] = r
-    return list(chosen.values())
-
-
-def _save(fig, out: Path, name: str) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    # "tight" keeps what lies outside the axes (the embeddings' legend, the
-    # reconstructions' row labels) inside the image.
-    fig.savefig(out / name, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return name
+def report_markdown(
+    protocol: str, env: dict, rows: list[dict], figures: dict[str, dict[str, str]]
+) -> str:
+    """``report.md``: protocol, environment, then per dataset its tables,
+    figures (``{dataset: {caption: file name}}``) and reading."""
+    md = ["# skae benchmark report", "", "## Protocol", "", protocol]
+    md += ["## Environment", ""]
+    md += [f"- {k}: `{v}`" for k, v in env.items()]
+    for ds, figs in figures.items():
+        ds_rows = [r for r in rows if r["dataset"] == ds]
+        md += ["", f"## {ds}", ""]
+        for metric in METRICS:
+            if any(r.get(metric) is not None for r in ds_rows):
+                md += [metric_table(ds_rows, metric), ""]
+        for caption, name in figs.items():
+            md += [f"**{caption}**", "", f"![{caption}]({name})", ""]
+        md += ["### Reading (generated from the numbers above)", ""]
+        md += [f"- {line}" for line in reading(rows, ds)]
+    when = [f"- {line}" for line in which_method_when(rows)]
+    md += ["", "## Which method when (generated from the numbers above)", "", *when]
+    return "\n".join(md) + "\n"
 
 
 SUMMARY_START = "<!-- report-summary:start -->"
@@ -395,3 +244,181 @@ def reading(rows: list[dict], dataset: str) -> list[str]:
                 f"{quickest['method']} {quickest['transform_s']:.3f} s."
             )
     return out
+
+
+def performance_markdown(results: dict) -> str:
+    """``performance.md``: whichever sections of ``performance.py`` were run."""
+    md = [
+        "# skae performance",
+        "",
+        f"torch {results['torch']}, {results['threads']} threads. The commands "
+        "that produced each section are listed at the end.",
+        "",
+    ]
+    if "overhead" in results:
+        r = results["overhead"]
+        md += [
+            "## Wrapper overhead",
+            "",
+            f"Deep dense model (784-256-128-32, mirrored), {r['n_train']:,} MNIST images, "
+            f"{r['epochs']} epochs, batch 256, fused Adam in both; interleaved runs, medians:",
+            "",
+            "| loop | median fit (s) | runs (s) |",
+            "|---|---:|---|",
+        ]
+        for name in ("skae", "hand_written"):
+            runs = ", ".join(f"{t:.2f}" for t in r["times_s"][name])
+            md.append(f"| {name} | {r['median_s'][name]:.2f} | {runs} |")
+        md += [
+            "",
+            f"Ratio skae / hand-written: **{r['ratio_skae_over_hand']:.3f}**",
+            "",
+        ]
+    if "efficiency" in results:
+        r = results["efficiency"]
+        md += [
+            "## Hardware efficiency",
+            "",
+            f"Achieved training rate {r['achieved_gflops']:.1f} GFLOP/s (matmul FLOPs of "
+            f"forward and backward) against a measured float32 GEMM rate of "
+            f"{r['matmul_gflops']:.1f} GFLOP/s at {r['threads']} threads: "
+            f"**{r['fraction_of_matmul_rate']:.0%}**.",
+            "",
+            "Where one epoch's CPU time goes (torch.profiler, self time):",
+            "",
+            "| operator | self CPU (ms) | share | calls |",
+            "|---|---:|---:|---:|",
+        ]
+        md += [
+            f"| `{o['op']}` | {o['self_cpu_ms']} | {o['share']:.1%} | {o['calls']} |"
+            for o in r["profile_top_ops"]
+        ]
+        md.append("")
+    if "inference" in results:
+        r = results["inference"]
+        md += [
+            "## Inference",
+            "",
+            f"`transform` of {r['rows']:,} x 784 float32 rows ({r['input_mb']:.0f} MB in, "
+            f"{r['output_mb']:.0f} MB out): {r['seconds']:.2f} s, "
+            f"**{r['rows_per_s']:,.0f} rows/s**; peak memory above the input: "
+            f"**{r['peak_extra_mb']:.0f} MB**.",
+            "",
+        ]
+    if "dense" in results:
+        r = results["dense"]
+        md += [
+            "## The deep dense model for a fixed number of epochs",
+            "",
+            f"`AutoencoderTransformer(n_components=32, hidden_layer_sizes=(256, 128))`, "
+            f"{r['epochs']} epochs on {r['n_train']:,} images ({r['device']}, "
+            f"{r['torch_threads']} threads): fit **{r['fit_s']:.1f} s**, `transform` of "
+            f"the training split {r['transform_train_s']:.2f} s; test MSE "
+            f"{r['test_mse']:.5f}, 5-NN test accuracy of the codes "
+            f"**{r['knn5_test_accuracy']:.4f}**.",
+            "",
+        ]
+    if "conv" in results:
+        md += [
+            "## Convolutional model",
+            "",
+            "| device | seconds per epoch | images |",
+            "|---|---:|---:|",
+        ]
+        for r in results["conv"]["devices"].values():
+            md.append(
+                f"| {r['device_name']} | {r['seconds_per_epoch']:.1f} | {r['n_train']:,} |"
+            )
+        if "cuda" not in results["conv"]["devices"]:
+            md += [
+                "",
+                "No GPU was available to this run, so no CUDA timing is reported.",
+            ]
+        md.append("")
+    md += ["## Commands", ""]
+    # One line per command, naming the sections it produced (one run
+    # usually writes several).
+    sections_of: dict[str, list[str]] = {}
+    for name in ("overhead", "efficiency", "inference", "dense", "conv"):
+        if name in results and "command" in results[name]:
+            sections_of.setdefault(results[name]["command"], []).append(name)
+    md += [f"- `{cmd}`: {', '.join(names)}" for cmd, names in sections_of.items()]
+    return "\n".join(md)
+
+
+def variants_markdown(rows: list[dict]) -> str:
+    """``variants.py``'s rows as one table per (dataset, dim); 5-NN also as
+    the gap to "deep"."""
+    lines = []
+    for dataset, dim in dict.fromkeys((r["dataset"], r["dim"]) for r in rows):
+        cell = [r for r in rows if r["dataset"] == dataset and r["dim"] == dim]
+        deep = next((r["knn5_accuracy"] for r in cell if r["variant"] == "deep"), None)
+        lines += [
+            f"\n{dataset}, {dim}-D ({cell[0]['n_train']:,} train / "
+            f"{cell[0]['n_test']:,} test)\n",
+            "| variant | 5-NN | vs deep | Hoyer | test MSE | masked MSE | fit (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in cell:
+            gap = "" if deep is None else f"{r['knn5_accuracy'] - deep:+.4f}"
+            lines.append(
+                f"| {r['variant']} | {r['knn5_accuracy']:.4f} | {gap} | "
+                f"{r['hoyer_sparsity']:.3f} | {r['test_mse']:.5f} | "
+                f"{r['masked_test_mse']:.5f} | {r['fit_s']} |"
+            )
+    return "\n".join(lines)
+
+
+def scale_out_rst(results: dict) -> str:
+    """``scale_out.py``'s figures as the reST table docs/scaling.rst includes."""
+    rows = []
+    if "out_of_core" in results:
+        r = results["out_of_core"]
+        rows.append(
+            (
+                f"``fit`` on a {r['rows']:,} x 784 float32 memmap "
+                f"({r['file_gb']:.1f} GB), {r['epochs']} epochs",
+                f"peak resident memory {r['peak_rss_above_before_mb']:,.0f} MB above "
+                f"the process before ``fit`` (anonymous "
+                f"{r['peak_anon_above_before_mb']:,.0f} MB; model with Adam's state "
+                f"{r['model_mb']:.1f} MB); {r['fit_s']:,.0f} s",
+            )
+        )
+    if "dask_transform" in results:
+        r = results["dask_transform"]
+        one, two = r["single_process"], r["local_cluster"]
+        peaks = ", ".join(f"{p:,.0f}" for p in two["worker_peak_rss_mb"])
+        rows.append(
+            (
+                f"``transform`` of {r['rows']:,} x 784 rows made by Dask",
+                f"one process {one['rows_per_s']:,.0f} rows/s; LocalCluster of 2 "
+                f"workers x 1 thread {two['rows_per_s']:,.0f} rows/s "
+                f"({two['speedup']:.2f}x), worker peak memory {peaks} MB",
+            )
+        )
+    if "partial_fit" in results:
+        r = results["partial_fit"]
+        fit, cos, const = r["fit"], r["partial_fit_cosine"], r["partial_fit_constant"]
+        rows.append(
+            (
+                f"All {r['rows']:,} MNIST digits at 32-D, {r['epochs']} epochs: "
+                f"``fit`` against ``partial_fit`` over {r['chunks']} chunks",
+                f"test 5-NN ``fit`` {fit['knn5']:.4f} ({fit['seconds']:.0f} s); "
+                f"``partial_fit`` {cos['knn5']:.4f} ({cos['seconds']:.0f} s, "
+                f"{cos['calls']} calls, cosine), constant rate {const['knn5']:.4f}",
+            )
+        )
+    lines = [
+        ".. Generated by benchmarks/scale_out.py from",
+        "   benchmarks/results/scale_out.json; do not edit.",
+        "",
+        ".. list-table:: Measured (``benchmarks/scale_out.py``)",
+        "   :header-rows: 1",
+        "   :widths: 40 60",
+        "",
+        "   * - Case",
+        "     - Result",
+    ]
+    for case, result in rows:
+        lines += [f"   * - {case}", f"     - {result}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,39 @@
+"""The skae variants every benchmark compares: one table of settings.
+
+Each variant is the one estimator, ``AutoencoderTransformer``, with only
+these parameters changed from its defaults; the rest (the ``(256, 128)``
+hidden layers of "deep", the ``(16, 32)`` channels of "conv", the budget
+``max_iter="auto"``, the learning rate) are the defaults, so a change of
+default reaches every script at once. Scripts that wrote results under
+other names before this table existed look the variants up through
+:func:`named`, so the names stored in committed results files stay valid.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+VARIANTS = MappingProxyType(
+    {
+        "vanilla": {"hidden_layer_sizes": ()},
+        "deep": {},
+        "conv": {"architecture": "conv"},
+        "sparse (l1)": {"sparsity": "l1"},
+        "sparse (kl)": {"sparsity": "kl"},
+        "denoising (masking 0.3)": {"noise": "masking", "noise_level": 0.3},
+        # The neighbour-preserving model, at its recommended 2-D weight.
+        "neighbors": {"neighbor_weight": 1.0},
+    }
+)
+
+
+def named(labels: dict[str, str]) -> dict[str, dict]:
+    """The variants under a script's own labels: ``{label: settings}``.
+
+    ``labels`` maps each label to a key of :data:`VARIANTS`; the settings are
+    fresh copies, so a script that adds to them changes nothing elsewhere.
+    """
+    unknown = sorted(set(labels.values()) - set(VARIANTS))
+    if unknown:
+        raise KeyError(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    return {label: dict(VARIANTS[key]) for label, key in labels.items()}
