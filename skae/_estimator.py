@@ -51,6 +51,7 @@ from ._networks import (
 )
 from ._objectives import Objective
 from ._repr import CompactReprMixin
+from ._sklearn_callbacks import RUNTIME_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._training import (
     SCHEDULES,
     TrainingConfig,
@@ -123,7 +124,11 @@ _WARM_START_MASKING = 0.2
 
 
 class AutoencoderTransformer(
-    CompactReprMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    CallbackSupportMixin,
+    CompactReprMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Dimensionality reduction with a PyTorch autoencoder.
 
@@ -351,6 +356,9 @@ class AutoencoderTransformer(
         weights kept with early stopping). An optional
         ``on_fit_end(estimator)`` method is called when a fit ends. See
         :mod:`skae.callbacks` (a tqdm progress bar, the verbose printer).
+        With scikit-learn >= 1.9, scikit-learn's own callbacks are set with
+        ``set_callbacks`` instead (each epoch of :meth:`fit` is a subtask;
+        see the user guide).
 
     device : str, default="auto"
         Torch device to train on. ``"auto"`` uses CUDA when available, else
@@ -624,15 +632,17 @@ class AutoencoderTransformer(
         self._transaction(self._partial_fit, X)
         return self
 
-    def _epoch_hooks(self):
-        """``verbose`` and ``callbacks`` as the loop's one per-epoch hook,
-        which returns True when any callback asks to stop."""
+    def _epoch_hooks(self, tasks: FitTasks | None = None, attributes=None):
+        """``verbose``, ``callbacks`` and scikit-learn's callbacks (``tasks``)
+        as the loop's one per-epoch hook, which returns True when any of them
+        asks to stop."""
         callbacks = ([PrintEpochs()] if self.verbose else []) + self._callbacks()
 
         def on_epoch_end(epoch: int, record: dict) -> bool:
             # Every callback sees every epoch, even after one asked to stop.
             answers = [callback(self, epoch, record) for callback in callbacks]
-            return any(answer is True for answer in answers)
+            stop = tasks is not None and tasks.end_epoch(attributes)
+            return stop or any(answer is True for answer in answers)
 
         return on_epoch_end
 
@@ -663,8 +673,12 @@ class AutoencoderTransformer(
         try:
             step(X)
         except BaseException:
+            # scikit-learn's callbacks are torn down after this from their
+            # fit-time attributes, which the rollback must not remove.
+            live = {k: v for k, v in self.__dict__.items() if k in RUNTIME_ATTRIBUTES}
             self.__dict__.clear()
             self.__dict__.update(previous)
+            self.__dict__.update(live)
             raise
         finally:
             self._end_callbacks()
@@ -688,6 +702,13 @@ class AutoencoderTransformer(
         )
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         max_iter = self._resolve_max_iter(source.n_samples)
+        tasks = FitTasks(self, X, max_epochs=max_iter)
+
+        def attributes() -> dict:  # the network as it stands, for sklearn callbacks
+            return self._network_attributes(
+                copy.deepcopy(net).eval(), image_shape, loss, max_iter
+            )
+
         result = train(
             net,
             source,
@@ -696,14 +717,16 @@ class AutoencoderTransformer(
             shuffle_gen,
             corrupt=self._corruptor(summary.value_range, loss, noise_gen),
             val_source=val_source,
-            on_epoch_end=self._epoch_hooks(),
+            on_epoch_end=self._epoch_hooks(tasks, attributes),
             neighbors=neighbors,
+            on_epoch_begin=lambda epoch: tasks.begin_epoch(attributes),
         )
         self._store_network(net, image_shape, loss, max_iter)
         self._record_history(result.history, append=warm)
         self.n_iter_ = result.n_iter + (self.n_iter_ if warm else 0)
         self.stop_reason_ = result.stop_reason
         self._partial_ = None
+        tasks.finish()
         self._warn_stop(result)
 
     def _warn_stop(self, result) -> None:
@@ -771,6 +794,7 @@ class AutoencoderTransformer(
         seed = int(seq.generate_state(1)[0] % np.iinfo(np.int32).max)
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         source = BlockSource(X, device) if is_dask_array(X) else RowSource(X, device)
+        tasks = FitTasks(self, X, max_epochs=0, task_name="partial_fit")  # a leaf
         hooks = self._epoch_hooks()
         tic = time.perf_counter()
         record, optimizer_state = train_pass(
@@ -797,6 +821,7 @@ class AutoencoderTransformer(
             self.n_iter_,
             {**record, "time": time.perf_counter() - tic, "max_iter": self.max_iter_},
         )
+        tasks.finish()
 
     def _fresh_partial_state(self, summary) -> dict:
         """What partial_fit carries between calls: its seed, the calls made,
@@ -896,13 +921,23 @@ class AutoencoderTransformer(
                 "set warm_start=False to train a new model."
             )
 
+    def _network_attributes(self, net, image_shape, loss: str, max_iter: int) -> dict:
+        """The fitted attributes that describe the network ``net``."""
+        return {
+            "encoder_": net.encoder,
+            "decoder_": net.decoder,
+            "n_components_": self.n_components,
+            "image_shape_": image_shape,
+            "reconstruction_loss_": loss,
+            "max_iter_": max_iter,
+        }
+
     def _store_network(self, net, image_shape, loss: str, max_iter: int) -> None:
         net.eval()
-        self.encoder_, self.decoder_ = net.encoder, net.decoder
-        self.n_components_ = self.n_components
-        self.image_shape_ = image_shape
-        self.reconstruction_loss_ = loss
-        self.max_iter_ = max_iter
+        for name, value in self._network_attributes(
+            net, image_shape, loss, max_iter
+        ).items():
+            setattr(self, name, value)
 
     def _objective(self, loss: str) -> Objective:
         return Objective(

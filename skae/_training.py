@@ -389,6 +389,7 @@ def train(
     val_source: RowSource | None = None,
     on_epoch_end: Callable[[int, dict], bool | None] | None = None,
     neighbors: NeighborTerm | None = None,
+    on_epoch_begin: Callable[[int], None] | None = None,
 ) -> TrainingResult:
     """Train ``net`` in place with Adam and return its history.
 
@@ -420,6 +421,8 @@ def train(
         When given, each step reconstructs the heads of ``batch_size``
         sampled graph edges and adds the neighbour term on their codes;
         an epoch has as many steps as a pass over the rows.
+    on_epoch_begin : callable or None
+        Called as ``on_epoch_begin(epoch)`` before each epoch.
 
     Returns
     -------
@@ -448,6 +451,8 @@ def train(
     plateau = _Plateau(config.tol, config.n_iter_no_change)
     best_state = None
     for epoch in range(1, config.max_iter + 1):
+        if on_epoch_begin is not None:
+            on_epoch_begin(epoch)
         try:
             tic = time.perf_counter()
             batches = (
