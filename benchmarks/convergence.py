@@ -36,9 +36,9 @@ from pathlib import Path
 
 from reportkit import environment, methods
 from reportkit.data import FETCHERS, load_split
+from reportkit.scoring import knn_accuracy
 from reportkit.variants import VARIANTS, named
 from sklearn.manifold import trustworthiness
-from sklearn.neighbors import KNeighborsClassifier
 
 # skae settings compared; each adds only these parameters to the defaults.
 # The variants shared with the other scripts come from the one table
@@ -115,11 +115,6 @@ def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
         ),
         "skae_revision": environment.code_revision(),
     }
-
-
-def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
-    knn = KNeighborsClassifier(n_neighbors=k).fit(Z_train, y_train)
-    return float(knn.score(Z_test, y_test))
 
 
 # The baselines, run as the report runs them (reportkit.methods): UMAP

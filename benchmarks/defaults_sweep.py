@@ -25,10 +25,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from convergence import knn_accuracy
 from reportkit import environment
 from reportkit.data import FETCHERS, load_split
 from reportkit.methods import jsonable_params
+from reportkit.scoring import knn_accuracy
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer

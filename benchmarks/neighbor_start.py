@@ -34,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from convergence import _timed, knn_accuracy
 from reportkit import environment
 from reportkit.data import load_split
+from reportkit.methods import timed
+from reportkit.scoring import knn_accuracy
 from sklearn.utils import check_random_state
 
 from skae import AutoencoderTransformer
@@ -73,12 +74,12 @@ def run(dataset: str, dim: int, seed: int) -> dict:
     model = AutoencoderTransformer(n_components=dim, neighbor_weight=1.0)
     # The estimator's own seed stream (AutoencoderTransformer._fit).
     fit_seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
-    graph, graph_s = _timed(fuzzy_graph, X_train, model.n_neighbors, fit_seed + 2)
-    start, spectral_s = _timed(spectral_start, X_train, graph, dim, fit_seed + 3)
-    layout, layout_s = _timed(umap_layout, X_train, graph, start, fit_seed + 4)
+    graph, graph_s = timed(fuzzy_graph, X_train, model.n_neighbors, fit_seed + 2)
+    start, spectral_s = timed(spectral_start, X_train, graph, dim, fit_seed + 3)
+    layout, layout_s = timed(umap_layout, X_train, graph, start, fit_seed + 4)
     source = RowSource(X_train, torch.device("cpu"))
     # What an unseeded fit runs instead (not reproducible: threads race).
-    _, layout_parallel_s = _timed(
+    _, layout_parallel_s = timed(
         umap_layout, X_train, graph, start, fit_seed + 4, parallel=True
     )
     steps = est._WARM_START_STEPS
@@ -86,7 +87,7 @@ def run(dataset: str, dim: int, seed: int) -> dict:
     for masking in (0.0, est._WARM_START_MASKING):
         net, _ = model._build_network(X_train.shape[1], fit_seed, "bce")
         mask_gen = torch.Generator().manual_seed(fit_seed + 5)
-        _, regress_s = _timed(
+        _, regress_s = timed(
             fit_codes,
             net.encoder,
             source,

@@ -44,8 +44,8 @@ from reportkit import environment
 from reportkit.data import load_split
 from reportkit.memory import PeakRSS, anon_rss_bytes, peak_rss_bytes, rss_bytes
 from reportkit.render import scale_out_rst
+from reportkit.scoring import knn_accuracy
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
 
@@ -171,8 +171,7 @@ def section_dask_transform(args) -> dict:
 
 # --------------------------------------------------------------- partial_fit
 def _knn(ae, X, y, X_test, y_test) -> float:
-    clf = KNeighborsClassifier(5).fit(ae.transform(X), y)
-    return float(clf.score(ae.transform(X_test), y_test))
+    return knn_accuracy(ae.transform(X), y, ae.transform(X_test), y_test)
 
 
 def section_partial_fit(args) -> dict:

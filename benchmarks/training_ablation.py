@@ -39,8 +39,8 @@ import warnings
 
 from reportkit import environment
 from reportkit.data import load_split
-from sklearn.decomposition import PCA
-from sklearn.neighbors import KNeighborsClassifier
+from reportkit.methods import pca_model
+from reportkit.scoring import knn_accuracy
 
 from skae import AutoencoderTransformer
 
@@ -53,7 +53,7 @@ def run(tag: str, dataset: str, n_train: int, spec: str) -> dict:
     extra: dict = {}
     tic = time.perf_counter()
     if spec.startswith("pca"):
-        model = PCA(n_components=int(spec[3:] or 32), random_state=0)
+        model = pca_model(int(spec[3:] or 32), seed=0)
         Z_train = model.fit_transform(X_train)
         fit_s = time.perf_counter() - tic
     else:
@@ -69,8 +69,7 @@ def run(tag: str, dataset: str, n_train: int, spec: str) -> dict:
             "mse": -model.score(X_test),
             "last_losses": [round(v, 5) for v in model.loss_curve_[-3:]],
         }
-    knn = KNeighborsClassifier(n_neighbors=5).fit(Z_train, y_train)
-    accuracy = knn.score(model.transform(X_test), y_test)
+    accuracy = knn_accuracy(Z_train, y_train, model.transform(X_test), y_test)
     return {
         "tag": tag,
         "ds": dataset,

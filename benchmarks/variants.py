@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from convergence import knn_accuracy
 from reportkit import environment
 from reportkit.data import FETCHERS, load_split
 from reportkit.methods import jsonable_params, pca_model
 from reportkit.render import variants_markdown
+from reportkit.scoring import knn_accuracy
 from reportkit.variants import VARIANTS
 from sklearn.exceptions import ConvergenceWarning
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.manifold import trustworthiness
-from sklearn.neighbors import KNeighborsClassifier
 
 import skae
 
@@ -28,6 +27,7 @@ from .methods import (
     Embedding,
     jsonable_params,
 )
+from .scoring import knn_accuracy
 
 # Bump when the measurement itself changes, so old cached cells are not reused.
 # 2: cosine schedule and loss="auto" by default; 3: every method at its own
@@ -80,9 +80,9 @@ def evaluate(
     emb: Embedding, data: dict, config: Config, trust_index: np.ndarray
 ) -> dict:
     """k-NN accuracy and trustworthiness of an embedding."""
-    knn = KNeighborsClassifier(n_neighbors=config.n_neighbors)
-    knn.fit(emb.train, data["y_train"])
-    accuracy = float(knn.score(emb.test, data["y_test"]))
+    accuracy = knn_accuracy(
+        emb.train, data["y_train"], emb.test, data["y_test"], config.n_neighbors
+    )
     trust = trustworthiness(
         data["X_test"][trust_index],
         emb.test[trust_index],

@@ -84,7 +84,8 @@ BASELINES = ("raw pixels", "PCA", "t-SNE", "UMAP")
 ALL_METHODS = (*BASELINES, *SKAE_VARIANTS)
 
 
-def _timed(fn: Callable, *args):
+def timed(fn: Callable, *args):
+    """``(fn(*args), seconds)``."""
     tic = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - tic
@@ -101,8 +102,8 @@ def pca_model(dim: int, seed: int) -> PCA:
 
 def pca(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     model = pca_model(dim, seed)
-    Z_train, fit_s = _timed(model.fit_transform, X_train)
-    Z_test, transform_s = _timed(model.transform, X_test)
+    Z_train, fit_s = timed(model.fit_transform, X_train)
+    Z_test, transform_s = timed(model.transform, X_test)
     recon = model.inverse_transform(Z_test)
     return Embedding(
         Z_train,
@@ -124,8 +125,8 @@ def tsne(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     if dim > 2:
         raise ValueError("t-SNE (openTSNE's FFT gradients) supports 1 or 2 dimensions.")
     model = TSNE(n_components=dim, random_state=seed, n_jobs=-1)
-    fitted, fit_s = _timed(model.fit, X_train)
-    Z_test, transform_s = _timed(fitted.transform, X_test)
+    fitted, fit_s = timed(model.fit, X_train)
+    Z_test, transform_s = timed(fitted.transform, X_test)
     return Embedding(
         np.asarray(fitted),
         np.asarray(Z_test),
@@ -172,8 +173,8 @@ def umap_(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
 
     model = umap.UMAP(n_components=dim)
     _warm_up_umap(umap, X_train, X_test, parallel=True)
-    Z_train, fit_s = _timed(model.fit_transform, X_train)
-    Z_test, transform_s = _timed(model.transform, X_test)
+    Z_train, fit_s = timed(model.fit_transform, X_train)
+    Z_test, transform_s = timed(model.transform, X_test)
     return Embedding(
         Z_train,
         Z_test,
@@ -208,8 +209,8 @@ def fit_skae(params: dict, X_train, X_test, seed: int, callbacks=None) -> Embedd
     model = AutoencoderTransformer(**params, random_state=seed, callbacks=callbacks)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, fit_s = _timed(model.fit, X_train)
-    Z_test, transform_s = _timed(model.transform, X_test)
+        _, fit_s = timed(model.fit, X_train)
+    Z_test, transform_s = timed(model.transform, X_test)
     recon = model.inverse_transform(Z_test[:N_RECONSTRUCTIONS])
     return Embedding(
         model.transform(X_train),
