@@ -148,7 +148,7 @@ def run_cell(
         "threads": emb.threads,
         "history": emb.history,
         # UMAP runs unseeded (parallel): its row says so rather than claim a seed.
-        "seed": None if emb.extra.get("seeded") is False else config.seed,
+        "seed": config.seed if emb.seeded else None,
     }
     artifacts = {}
     if cell.dim == 2:

@@ -42,6 +42,7 @@ class Embedding:
     history: dict | None = None
     params: dict = field(default_factory=dict)
     threads: int | None = None
+    seeded: bool = True  # False: the method ran unseeded (UMAP, for parallelism)
     extra: dict = field(default_factory=dict)
 
 
@@ -182,7 +183,7 @@ def umap_(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
         transform_s,
         params=jsonable_params(model.get_params()),
         threads=numba.get_num_threads(),
-        extra={"seeded": False},
+        seeded=False,
     )
 
 
