@@ -141,3 +141,13 @@ def test_registered_callbacks_survive_clone_and_pickle(X):
 def test_set_callbacks_refuses_what_is_not_a_callback():
     with pytest.raises(TypeError, match="FitCallback protocol"):
         small().set_callbacks(lambda estimator, epoch, record: None)
+
+
+def test_sklearn_progress_bar_draws_the_epochs_of_each_fit(X, capsys):
+    pytest.importorskip("rich")
+    bar = sk_callback.ProgressBar(max_propagation_depth=None)
+    search = GridSearchCV(small(max_iter=2), {"n_components": [1, 2]}, cv=2)
+    quiet(search.set_callbacks(bar).fit, X)
+    out = capsys.readouterr().out
+    assert "GridSearchCV - fit" in out
+    assert out.count("AutoencoderTransformer - fit") >= 5  # 4 folds and the refit
