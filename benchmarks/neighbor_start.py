@@ -41,7 +41,7 @@ from reportkit.scoring import knn_accuracy
 from sklearn.utils import check_random_state
 
 from skae import AutoencoderTransformer
-from skae import _estimator as est
+from skae import _neighbor_setup as setup
 from skae._corruption import corrupt
 from skae._data import RowSource, map_batches
 from skae._neighbors import fuzzy_graph, spectral_start, umap_layout
@@ -82,9 +82,9 @@ def run(dataset: str, dim: int, seed: int) -> dict:
     _, layout_parallel_s = timed(
         umap_layout, X_train, graph, start, fit_seed + 4, parallel=True
     )
-    steps = est._WARM_START_STEPS
+    steps = setup.START_STEPS
     regressions = []
-    for masking in (0.0, est._WARM_START_MASKING):
+    for masking in (0.0, setup.START_MASKING):
         net, _ = model._build_network(X_train.shape[1], fit_seed, "bce")
         mask_gen = torch.Generator().manual_seed(fit_seed + 5)
         _, regress_s = timed(
@@ -93,7 +93,7 @@ def run(dataset: str, dim: int, seed: int) -> dict:
             source,
             torch.as_tensor(layout),
             steps,
-            est._WARM_START_BATCH,
+            setup.START_BATCH,
             model.learning_rate_init,
             torch.Generator().manual_seed(fit_seed),
             corrupt=lambda b, m=masking, g=mask_gen: corrupt(b, "masking", m, g),
@@ -122,7 +122,7 @@ def run(dataset: str, dim: int, seed: int) -> dict:
         "regressions": regressions,
         "constants": {
             "warm_start_steps": steps,
-            "warm_start_batch": est._WARM_START_BATCH,
+            "warm_start_batch": setup.START_BATCH,
             "learning_rate": model.learning_rate_init,
             "hidden_layer_sizes": list(model.hidden_layer_sizes),
             "activation": model.activation,

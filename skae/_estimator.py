@@ -9,7 +9,6 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -32,14 +31,8 @@ from ._dask import (
 )
 from ._data import RowSource, map_batches, resolve_device, summarize
 from ._inputs import as_array_like
-from ._neighbors import (
-    EdgeSampler,
-    NeighborTerm,
-    edge_curve,
-    fuzzy_graph,
-    spectral_start,
-    umap_layout,
-)
+from ._neighbor_setup import neighbor_term, start_steps
+from ._neighbors import NeighborTerm
 from ._networks import (
     ACTIVATIONS,
     ARCHITECTURES,
@@ -55,7 +48,6 @@ from ._sklearn_callbacks import RUNTIME_ATTRIBUTES, CallbackSupportMixin, FitTas
 from ._training import (
     SCHEDULES,
     TrainingConfig,
-    fit_codes,
     steps_per_epoch,
     train,
     train_pass,
@@ -98,29 +90,6 @@ _AUTO_MAX_EPOCHS = 1000
 # 0.853 against 0.891); 0.0025 gave 0.66 at 0.853. KL at 0.01 gave 0.29 at
 # 0.884, 0.015 gave 0.33 at 0.878 and 0.02 gave 0.35 at 0.866.
 _AUTO_SPARSITY_WEIGHT = {"l1": 0.002, "kl": 0.015}
-# neighbor_weight multiplies UMAP's per-pair cross-entropy by this, so that
-# neighbor_weight=1.0 weighs the graph term ten times the per-pixel
-# reconstruction loss. On 10,000 MNIST digits, 2-D, 2,000 steps, 2,000 test
-# digits (5-NN): relative reconstruction weight 1 gave 0.71, 0.1 gave 0.79,
-# 0 (graph term alone, no decoder) 0.79: at 0.1 the map is as good as
-# without reconstruction while the decoder still trains.
-_NEIGHBOR_SCALE = 10.0
-# The neighbour term's warm start: the encoder is regressed onto umap-learn's
-# optimised layout of the graph for 3,000 steps of 512 rows (26 epochs of
-# 60,000 rows), with 20% of each row's inputs masked. A budget in steps, as
-# for max_iter="auto": in a prototype on 3,000 MNIST digits, 150 steps (the
-# 25 epochs of an earlier rule) gave held-out 2-D 5-NN 0.731 before the
-# term's epochs and 3,000 steps 0.801 (UMAP: 0.812; 1,000 test digits).
-# Full MNIST, 2-D
-# (benchmarks/neighbor_start.py): the regressed encoder places its training
-# rows about as well as the layout (5-NN among them 0.964, the layout's own
-# 0.971) and unseen rows worse, 0.934; masking makes it a smoother function of
-# its input: 0.937 (Fashion-MNIST 0.724 to 0.730). With the term's 11 epochs
-# after it, the fit reaches 0.945, where the earlier start (500 steps onto
-# the spectral layout, then 5,000 steps of the term) reached 0.909.
-_WARM_START_STEPS = 3000
-_WARM_START_BATCH = 512
-_WARM_START_MASKING = 0.2
 
 
 class AutoencoderTransformer(
@@ -993,14 +962,8 @@ class AutoencoderTransformer(
         return min(max(epochs, _AUTO_MIN_EPOCHS), _AUTO_MAX_EPOCHS)
 
     def _warm_start_steps(self, n_samples: int) -> int:
-        """The neighbour term's warm-start budget. An explicit ``max_iter``
-        below the ``"auto"`` value shrinks it in proportion, so that
-        ``max_iter`` bounds the whole fit (a one-epoch smoke test stays
-        quick); ``"auto"`` or more keeps the measured 3,000 steps."""
-        if self.max_iter == "auto":
-            return _WARM_START_STEPS
-        share = int(self.max_iter) / self._auto_epochs(n_samples)
-        return max(1, min(_WARM_START_STEPS, round(_WARM_START_STEPS * share)))
+        """The neighbour term's warm-start budget (see ``start_steps``)."""
+        return start_steps(self.max_iter, self._auto_epochs(n_samples))
 
     def _noise_clip(
         self, value_range: tuple[float, float], loss: str
@@ -1057,41 +1020,23 @@ class AutoencoderTransformer(
     def _neighbor_term(
         self, X, train_rows, seed: int, encoder, source: RowSource, generator
     ) -> NeighborTerm | None:
-        """The graph term over ``X[train_rows]`` (all rows when None), or None
-        when it is off. The graph's row i is the training source's row i.
-
-        Also warm-starts ``encoder``: regressed onto umap-learn's layout of
-        the graph, which starts from the graph's spectral layout as UMAP does.
-        """
+        """The graph term over ``X[train_rows]`` (all rows when None), with
+        ``encoder`` warm-started onto umap-learn's layout; None when off."""
         if self.neighbor_weight == 0:
             return None
-        if sp.issparse(X):
-            X = sp.csr_matrix(X)  # COO cannot be indexed by rows
-        if train_rows is not None:
-            X = X[train_rows.numpy()]
-        graph = fuzzy_graph(X, self.n_neighbors, seed + 2)
-        start = spectral_start(X, graph, self.n_components, seed + 3)
-        if start is not None:
-            # Unseeded, umap-learn's parallel optimiser (as UMAP itself does).
-            layout = umap_layout(
-                X, graph, start, seed + 4, parallel=self.random_state is None
-            )
-            mask_gen = torch.Generator(device=source.device).manual_seed(seed + 5)
-            fit_codes(
-                encoder,
-                source,
-                torch.as_tensor(layout, device=source.device),
-                self._warm_start_steps(source.n_samples),
-                _WARM_START_BATCH,
-                self.learning_rate_init,
-                generator,
-                corrupt=lambda batch: corrupt(
-                    batch, "masking", _WARM_START_MASKING, mask_gen
-                ),
-            )
-        a, b = edge_curve()
-        return NeighborTerm(
-            EdgeSampler(graph), _NEIGHBOR_SCALE * self.neighbor_weight, a, b
+        return neighbor_term(
+            X,
+            train_rows,
+            encoder,
+            source,
+            generator,
+            n_components=self.n_components,
+            weight=self.neighbor_weight,
+            n_neighbors=self.n_neighbors,
+            seed=seed,
+            parallel=self.random_state is None,
+            start_steps=self._warm_start_steps(source.n_samples),
+            learning_rate=self.learning_rate_init,
         )
 
     def _training_config(self, max_iter: int) -> TrainingConfig:
