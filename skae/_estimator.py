@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import math
 import time
@@ -561,7 +562,7 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The fitted estimator.
         """
-        self._transaction(self._fit, X)
+        self._transaction(functools.partial(self._fit, y=y), X)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -598,7 +599,7 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The updated estimator.
         """
-        self._transaction(self._partial_fit, X)
+        self._transaction(functools.partial(self._partial_fit, y=y), X)
         return self
 
     def _epoch_hooks(self, tasks: FitTasks | None = None, attributes=None):
@@ -652,7 +653,7 @@ class AutoencoderTransformer(
         finally:
             self._end_callbacks()
 
-    def _fit(self, X) -> None:
+    def _fit(self, X, y=None) -> None:
         self._check_params()
         warm = bool(self.warm_start) and hasattr(self, "encoder_")
         X, summary = self._training_input(X, reset=not warm)
@@ -671,7 +672,7 @@ class AutoencoderTransformer(
         )
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         max_iter = self._resolve_max_iter(source.n_samples)
-        tasks = FitTasks(self, X, max_epochs=max_iter)
+        tasks = FitTasks(self, X, y, max_epochs=max_iter)
 
         def attributes() -> dict:  # the network as it stands, for sklearn callbacks
             return self._network_attributes(
@@ -718,7 +719,7 @@ class AutoencoderTransformer(
                 ConvergenceWarning,
             )
 
-    def _partial_fit(self, X) -> None:
+    def _partial_fit(self, X, y=None) -> None:
         self._check_params()
         if self.neighbor_weight > 0:
             raise ValueError(
@@ -763,7 +764,7 @@ class AutoencoderTransformer(
         seed = int(seq.generate_state(1)[0] % np.iinfo(np.int32).max)
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         source = BlockSource(X, device) if is_dask_array(X) else RowSource(X, device)
-        tasks = FitTasks(self, X, max_epochs=0, task_name="partial_fit")  # a leaf
+        tasks = FitTasks(self, X, y, max_epochs=0, task_name="partial_fit")
         hooks = self._epoch_hooks()
         tic = time.perf_counter()
         record, optimizer_state = train_pass(

@@ -53,6 +53,9 @@ class FitTasks:
         The estimator being fitted.
     X : array-like
         The training data, passed to the hooks.
+    y : array-like or None
+        What ``fit`` was given as ``y`` (skae ignores it), passed to the hooks:
+        scikit-learn's ``ScoringMonitor`` scores only when it is not None.
     max_epochs : int
         Subtasks of the root: the run's budget of epochs; 0 makes the call a
         leaf task.
@@ -60,8 +63,10 @@ class FitTasks:
         The root task's name: the method called.
     """
 
-    def __init__(self, estimator, X, max_epochs: int, task_name: str = "fit") -> None:
-        self.estimator, self.X = estimator, X
+    def __init__(
+        self, estimator, X, y, max_epochs: int, task_name: str = "fit"
+    ) -> None:
+        self.estimator, self.X, self.y = estimator, X, y
         self.root = self.epoch = None
         # A context is opened even without callbacks of its own: inside a
         # meta-estimator the task tree must still be linked to the parent's.
@@ -69,7 +74,7 @@ class FitTasks:
             self.root = estimator._init_callback_context(
                 task_name=task_name, max_subtasks=max_epochs
             )
-            self.root.call_on_fit_task_begin(estimator=estimator, X=X)
+            self.root.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
 
     def begin_epoch(self, attributes: Attributes) -> None:
         """Open the next epoch's task; ``attributes`` returns the fitted
@@ -78,7 +83,10 @@ class FitTasks:
             return
         self.epoch = self.root.subcontext(task_name="epoch")
         self.epoch.call_on_fit_task_begin(
-            estimator=self.estimator, X=self.X, reconstruction_attributes=attributes
+            estimator=self.estimator,
+            X=self.X,
+            y=self.y,
+            reconstruction_attributes=attributes,
         )
 
     def end_epoch(self, attributes: Attributes) -> bool:
@@ -90,6 +98,7 @@ class FitTasks:
             epoch.call_on_fit_task_end(
                 estimator=self.estimator,
                 X=self.X,
+                y=self.y,
                 reconstruction_attributes=attributes,
             )
         )
@@ -102,5 +111,8 @@ class FitTasks:
             self.epoch = None
         if self.root is not None:
             self.root.call_on_fit_task_end(
-                estimator=self.estimator, X=self.X, reconstruction_attributes={}
+                estimator=self.estimator,
+                X=self.X,
+                y=self.y,
+                reconstruction_attributes={},
             )

@@ -151,3 +151,16 @@ def test_sklearn_progress_bar_draws_the_epochs_of_each_fit(X, capsys):
     out = capsys.readouterr().out
     assert "GridSearchCV - fit" in out
     assert out.count("AutoencoderTransformer - fit") >= 5  # 4 folds and the refit
+
+
+def test_scoring_monitor_scores_each_epoch_when_fit_is_given_a_y(X):
+    # scikit-learn's ScoringMonitor skips scoring when y is None; skae passes
+    # on the y that fit was given (and ignores it itself).
+    mse = {"score": lambda estimator, X, y: estimator.score(X)}
+    monitor = sk_callback.ScoringMonitor(scoring=mse)
+    ae = quiet(small(max_iter=3).set_callbacks(monitor).fit, X, np.zeros(len(X)))
+    rows = monitor.get_logs().data
+    epochs = [r["score"] for r in rows if r["task_name"] == "epoch"]
+    assert len(epochs) == 3
+    assert epochs[-1] == pytest.approx(ae.score(X), rel=1e-6)
+    assert epochs[0] != pytest.approx(epochs[-1], rel=1e-6)
