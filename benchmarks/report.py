@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from reportkit import environment, render
 from reportkit.cells import Cell, CellCache, Config, EpochProgress, cell_key, run_cell
-from reportkit.data import FETCHERS
+from reportkit.data import FETCHERS, load_data
 from reportkit.figures import dataset_figures
 from reportkit.methods import ALL_METHODS, dims_for
 
@@ -112,24 +112,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def load(dataset: str, args) -> dict:
-    def fetch(subset):
-        return FETCHERS[dataset](
-            data_home=args.data_home,
-            subset=subset,
-            download_if_missing=not args.no_download,
-        )
-
-    train, test = fetch("train"), fetch("test")
-    return {
-        "X_train": train.data[: args.n_train],
-        "y_train": train.target[: args.n_train],
-        "X_test": test.data[: args.n_test],
-        "y_test": test.target[: args.n_test],
-        "target_names": test.target_names,
-    }
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm.auto import tqdm
@@ -138,7 +120,16 @@ def main(argv=None) -> int:
     config = Config(args.n_train, args.n_test, args.epochs, args.seed, args.trust_n)
     cache = CellCache(args.out / "cells")
     try:
-        data = {ds: load(ds, args) for ds in args.datasets}
+        data = {
+            ds: load_data(
+                ds,
+                args.n_train,
+                args.n_test,
+                data_home=args.data_home,
+                download_if_missing=not args.no_download,
+            )
+            for ds in args.datasets
+        }
     except (DownloadError, FileNotFoundError) as exc:
         print(f"error: the datasets could not be loaded.\n{exc}", file=sys.stderr)
         return 2
