@@ -21,6 +21,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.validation import _get_feature_names
 
 from skae import AutoencoderTransformer
 
@@ -174,7 +175,11 @@ def test_polars_frames_in_and_out(blobs):
     pl = pytest.importorskip("polars")
     df = pl.DataFrame(blobs, schema=[f"f{i}" for i in range(12)])
     ae = small_ae().set_output(transform="polars").fit(df)
-    np.testing.assert_array_equal(ae.feature_names_in_, df.columns)
+    # scikit-learn 1.9 reads column names through narwhals; 1.6 only through
+    # the dataframe interchange protocol, which polars 2 no longer offers, so
+    # there no estimator (StandardScaler included) records polars names.
+    if _get_feature_names(df) is not None:
+        np.testing.assert_array_equal(ae.feature_names_in_, df.columns)
     out = ae.transform(df)
     assert isinstance(out, pl.DataFrame)
     assert out.columns == list(ae.get_feature_names_out())
