@@ -602,7 +602,7 @@ class AutoencoderTransformer(
         self._transaction(functools.partial(self._partial_fit, y=y), X)
         return self
 
-    def _epoch_hooks(self, tasks: FitTasks | None = None, attributes=None):
+    def _epoch_hooks(self, tasks: FitTasks | None = None):
         """``verbose``, ``callbacks`` and scikit-learn's callbacks (``tasks``)
         as the loop's one per-epoch hook, which returns True when any of them
         asks to stop."""
@@ -611,7 +611,7 @@ class AutoencoderTransformer(
         def on_epoch_end(epoch: int, record: dict) -> bool:
             # Every callback sees every epoch, even after one asked to stop.
             answers = [callback(self, epoch, record) for callback in callbacks]
-            stop = tasks is not None and tasks.end_epoch(attributes)
+            stop = tasks is not None and tasks.end_epoch()
             return stop or any(answer is True for answer in answers)
 
         return on_epoch_end
@@ -672,12 +672,13 @@ class AutoencoderTransformer(
         )
         noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         max_iter = self._resolve_max_iter(source.n_samples)
-        tasks = FitTasks(self, X, y, max_epochs=max_iter)
 
         def attributes() -> dict:  # the network as it stands, for sklearn callbacks
             return self._network_attributes(
                 copy.deepcopy(net).eval(), image_shape, loss, max_iter
             )
+
+        tasks = FitTasks(self, X, y, max_epochs=max_iter, attributes=attributes)
 
         result = train(
             net,
@@ -687,9 +688,9 @@ class AutoencoderTransformer(
             shuffle_gen,
             corrupt=self._corruptor(summary.value_range, loss, noise_gen),
             val_source=val_source,
-            on_epoch_end=self._epoch_hooks(tasks, attributes),
+            on_epoch_end=self._epoch_hooks(tasks),
             neighbors=neighbors,
-            on_epoch_begin=lambda epoch: tasks.begin_epoch(attributes),
+            on_epoch_begin=lambda epoch: tasks.begin_epoch(),
         )
         self._store_network(net, image_shape, loss, max_iter)
         self._record_history(result.history, append=warm)

@@ -61,12 +61,23 @@ class FitTasks:
         leaf task.
     task_name : str
         The root task's name: the method called.
+    attributes : callable or None
+        Returns the fitted attributes of the network as it stands, from which
+        an epoch's ``fitted_estimator`` is built (called only if a callback
+        asks for one); needed when ``max_epochs > 0``.
     """
 
     def __init__(
-        self, estimator, X, y, max_epochs: int, task_name: str = "fit"
+        self,
+        estimator,
+        X,
+        y,
+        max_epochs: int,
+        task_name: str = "fit",
+        attributes: Attributes | None = None,
     ) -> None:
         self.estimator, self.X, self.y = estimator, X, y
+        self.attributes = attributes
         self.root = self.epoch = None
         # A context is opened even without callbacks of its own: inside a
         # meta-estimator the task tree must still be linked to the parent's.
@@ -76,9 +87,8 @@ class FitTasks:
             )
             self.root.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
 
-    def begin_epoch(self, attributes: Attributes) -> None:
-        """Open the next epoch's task; ``attributes`` returns the fitted
-        attributes of the network as it stands (called only if asked for)."""
+    def begin_epoch(self) -> None:
+        """Open the next epoch's task."""
         if self.root is None:
             return
         self.epoch = self.root.subcontext(task_name="epoch")
@@ -86,10 +96,10 @@ class FitTasks:
             estimator=self.estimator,
             X=self.X,
             y=self.y,
-            reconstruction_attributes=attributes,
+            reconstruction_attributes=self.attributes,
         )
 
-    def end_epoch(self, attributes: Attributes) -> bool:
+    def end_epoch(self) -> bool:
         """Close the open epoch's task; True if a callback asks to stop."""
         if self.epoch is None:
             return False
@@ -99,7 +109,7 @@ class FitTasks:
                 estimator=self.estimator,
                 X=self.X,
                 y=self.y,
-                reconstruction_attributes=attributes,
+                reconstruction_attributes=self.attributes,
             )
         )
 
