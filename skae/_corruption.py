@@ -7,6 +7,8 @@ reconstruction with the clean batch. Randomness comes from an explicit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
@@ -59,3 +61,16 @@ def corrupt(
         out = batch.masked_fill(draw < level / 2, low)
         return out.masked_fill((draw >= level / 2) & (draw < level), high)
     raise ValueError(f"Unknown noise {noise!r}; expected one of {NOISE_KINDS}.")
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """A fit's corruption settings: ``corruption(batch, generator)`` is
+    :func:`corrupt` with them (the batch itself when ``noise`` is None)."""
+
+    noise: str | None = None
+    level: float = 0.0
+    clip: tuple[float, float] | None = None
+
+    def __call__(self, batch: torch.Tensor, generator: torch.Generator):
+        return corrupt(batch, self.noise, self.level, generator, self.clip)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ._data import Summary, _to_tensor, combine_stats, slice_stats
+from ._data import Summary, _to_tensor, batch_slices, combine_stats, slice_stats
 from ._inputs import check_block
 
 
@@ -47,6 +47,13 @@ def check_dask_array(X, n_features: int | None, estimator_name: str, name="X"):
             f"{name} is a Dask array of dtype {X.dtype}; a real numeric dtype is "
             "needed."
         )
+    # scikit-learn's own messages for in-memory arrays (check_array).
+    for axis, what in ((0, "sample(s)"), (1, "feature(s)")):
+        if X.shape[axis] < 1:
+            raise ValueError(
+                f"Found array with 0 {what} (shape={X.shape}) while a minimum of "
+                f"1 is required by {estimator_name}."
+            )
     if len(X.chunks[1]) != 1:
         raise ValueError(
             f"{name} is a Dask array chunked along its columns (column chunks "
@@ -63,8 +70,6 @@ def check_dask_array(X, n_features: int | None, estimator_name: str, name="X"):
             f"{name} is a Dask array with unknown row chunk sizes; call "
             f"{name}.compute_chunk_sizes() first."
         )
-    if X.shape[0] < 1:
-        raise ValueError(f"{name} has 0 samples; at least 1 is required.")
     return X
 
 
@@ -85,8 +90,8 @@ class BlockSource:
     """Training rows from a Dask array, one computed block at a time.
 
     Offers :meth:`epoch` like :class:`skae._data.RowSource`; batches carry
-    over block boundaries, so an epoch has ``ceil(n / batch_size)`` steps,
-    as for in-memory data.
+    over block boundaries, so an epoch has the steps of in-memory data
+    (:func:`skae._data.batch_slices`).
     """
 
     def __init__(self, X, device: torch.device, name: str = "X") -> None:
@@ -104,21 +109,22 @@ class BlockSource:
             if shuffle
             else torch.arange(n_blocks)
         )
-        pending = np.empty((0, 0), dtype=np.float32)
+        # Batches as for in-memory rows, filled across block boundaries.
+        sizes = [s.stop - s.start for s in batch_slices(self.n_samples, batch_size)]
+        pending, k = [], 0
         for b in order.tolist():
             block = np.asarray(self._blocks[b].compute())
             check_block(block, self._name)
             block = block.astype(np.float32, copy=False)
             if shuffle:
                 block = block[torch.randperm(len(block), generator=generator).numpy()]
-            if len(pending):
-                block = np.concatenate([pending, block])
-            full = len(block) - len(block) % batch_size
-            for start in range(0, full, batch_size):
-                yield _to_tensor(block[start : start + batch_size], self.device), None
-            pending = block[full:]
-        if len(pending):
-            yield _to_tensor(pending, self.device), None
+            pending.append(block)
+            rows = np.concatenate(pending) if len(pending) > 1 else block
+            start = 0
+            while k < len(sizes) and len(rows) - start >= sizes[k]:
+                yield _to_tensor(rows[start : start + sizes[k]], self.device), None
+                start, k = start + sizes[k], k + 1
+            pending = [rows[start:]]
 
 
 def _transform_block(block, estimator):

@@ -21,6 +21,7 @@ after every batch could bound.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 from collections.abc import Callable, Iterator
@@ -37,6 +38,19 @@ SCAN_ROWS = 4096
 # How much of a shared memory map an in-order pass may touch before its
 # pages are handed back (see the module docstring).
 _RELEASE_BYTES = 128 * 2**20
+
+
+def batch_slices(n_samples: int, batch_size: int) -> list[slice]:
+    """The row slices of one pass in batches of ``batch_size``.
+
+    A last batch of a single row joins the batch before it: a training step
+    on one row is noisy, and modules that need batch statistics (batch
+    normalisation) cannot take it.
+    """
+    bounds = [*range(0, n_samples, batch_size), n_samples]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -255,8 +269,8 @@ class RowSource:
         ``shuffle`` (the ``None`` stands for the tails of edge batches)."""
         n = self.n_samples
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for start in range(0, n, batch_size):
-            yield self.take(order[start : start + batch_size]), None
+        for rows in batch_slices(n, batch_size):
+            yield self.take(order[rows]), None
 
 
 def iter_batches(
@@ -309,8 +323,14 @@ def summarize(X: np.ndarray | sp.spmatrix, name: str = "X") -> Summary:
         low, high = _extremes(X.data)
         if X.nnz < n_samples * n_features:
             low, high = min(low, 0.0), max(high, 0.0)
-        means = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-        return Summary(low, high, means)
+        # scipy's mean(dtype=float64) still accumulates float32 data in
+        # float32; sum the stored values in float64 as the dense scan does,
+        # so that sparse and dense copies of X start the same model.
+        coo = X.tocoo(copy=False)
+        sums = np.bincount(
+            coo.col, weights=coo.data.astype(np.float64), minlength=n_features
+        )
+        return Summary(low, high, sums / n_samples)
     stats = []
     pages = _MappedPages(X)
     for start in range(0, n_samples, SCAN_ROWS):
@@ -351,15 +371,35 @@ def map_batches(
     n_outputs: int,
     batch_size: int,
     device: torch.device,
+    what: str = "The output",
 ) -> np.ndarray:
     """Apply ``fn`` to ``X`` in row batches and return a float32 array.
 
     Runs under :func:`torch.inference_mode` on ``device`` and writes each
     batch straight into a preallocated ``(n_samples, n_outputs)`` array, so
-    peak memory is the output plus one batch.
+    peak memory is the output plus one batch. A non-finite output (finite
+    inputs too large for float32 arithmetic) raises a ``ValueError`` naming
+    ``what`` and the rows, rather than returning NaN.
     """
     out = np.empty((X.shape[0], n_outputs), dtype=np.float32)
     with torch.inference_mode():
         for rows, block in iter_batches(X, batch_size):
-            out[rows] = fn(_to_tensor(block, device)).cpu().numpy()
+            result = fn(_to_tensor(block, device))
+            if not bool(torch.isfinite(result).all()):
+                raise _overflow(result, block, rows, what)
+            out[rows] = result.cpu().numpy()
     return out
+
+
+def _overflow(result: torch.Tensor, block: np.ndarray, rows: slice, what: str):
+    """The error for a batch whose outputs left float32's range."""
+    bad = (~torch.isfinite(result)).reshape(len(result), -1).any(dim=1)
+    first = rows.start + int(bad.nonzero()[0, 0])
+    largest = float(np.abs(block[bad.cpu().numpy()]).max())
+    return ValueError(
+        f"{what} overflowed float32 for {int(bad.sum())} row(s) of this batch "
+        f"(the first is row {first}, with values up to {largest:.3g} in "
+        "magnitude): the network computes in float32, and inputs this large "
+        "leave its range. Rescale X (for example with StandardScaler) to the "
+        "scale the model was fitted on."
+    )

@@ -1,12 +1,11 @@
-"""The scikit-learn estimator: parameters, validation, fit/transform/score."""
+"""The scikit-learn estimator: parameters, their validation, and the
+translation of a fit into a plan (``skae._fit_plan``), a run of the trainer
+(``skae._training``) and fitted attributes (``skae._fitted``); inference."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import functools
-import io
-import math
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,11 +17,11 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._corruption import NOISE_KINDS, corrupt
+from . import _fitted as fitted
+from ._corruption import NOISE_KINDS
 from ._dask import (
     BlockSource,
     check_dask_array,
@@ -30,67 +29,23 @@ from ._dask import (
     map_estimator,
     summarize_blocks,
 )
-from ._data import RowSource, map_batches, resolve_device, summarize
+from ._data import RowSource, map_batches, summarize
+from ._fit_plan import draw_seed, plan_fit, split_validation, start_network
+from ._fitted import history_attributes, network_attributes
+from ._hooks import EpochHooks, checked_callbacks
 from ._inputs import as_array_like
-from ._neighbor_setup import neighbor_term, start_steps
-from ._neighbors import NeighborTerm
-from ._networks import (
-    ACTIVATIONS,
-    ARCHITECTURES,
-    Autoencoder,
-    NetworkSpec,
-    build_network,
-    check_network,
-    init_output_bias,
-)
-from ._objectives import Objective
+from ._neighbors import neighbor_term
+from ._networks import ACTIVATIONS, ARCHITECTURES, Autoencoder
+from ._persistence import pack_tensors, unpack_tensors
 from ._repr import CompactReprMixin
 from ._sklearn_callbacks import RUNTIME_ATTRIBUTES, CallbackSupportMixin, FitTasks
-from ._training import (
-    SCHEDULES,
-    TrainingConfig,
-    steps_per_epoch,
-    train,
-    train_pass,
-)
-from ._validation import (
-    check_code_size,
-    check_integer_params,
-    check_noise_level,
-    require_unit_range,
-)
+from ._training import SCHEDULES, Trainer, TrainerState
 from ._warnings import warn_user
-from .callbacks import PrintEpochs
 
 # Rows per inference batch: large enough to keep the BLAS busy, small enough
 # that transform's extra memory is a few MB whatever the size of X.
 _INFERENCE_BATCH = 4096
 _FLOAT_DTYPES = (np.float32, np.float64)
-# Attributes holding tensors, saved with torch.save inside a pickle so that
-# they load onto the CPU: the fitted modules, partial_fit's state (Adam's
-# moments) and the user's own modules given as parameters.
-_TORCH_ATTRS = ("encoder_", "decoder_", "_partial_", "encoder", "decoder")
-# max_iter="auto": enough epochs for about this many optimiser steps, within
-# bounds (see _resolve_max_iter and benchmarks/convergence.py). 2,500 steps
-# (11 epochs of 60,000 rows) fit a 32-D model in about half of UMAP's time on
-# 2 CPU cores; at the default learning rate and activation they gave better
-# codes than 5,000 steps did at the old ones (benchmarks/defaults_sweep.py).
-# The neighbour-graph term gets the same budget: its encoder starts from
-# umap-learn's layout (below), so the steps refine a map rather than unfold
-# one (in a prototype on full MNIST at 2-D, 11 epochs gave test 5-NN 0.945
-# and 3 epochs 0.939).
-_AUTO_STEPS = 2500
-_AUTO_MIN_EPOCHS = 10
-_AUTO_MAX_EPOCHS = 1000
-# sparsity_weight="auto", per penalty. The two penalties have different
-# scales: the scale-free L1 ratio moves by O(1) as codes sparsify, so a small
-# weight already sparsifies strongly. Measured with GELU hidden layers on
-# 2,000 MNIST digits at 32-D (tests/test_variants.py's short budget), 5-NN on
-# 1,000 test digits: plain model Hoyer sparsity 0.24, 5-NN 0.881. L1 at
-# 0.0015 barely sparsified (0.26); 0.002 gave 0.42 at 0.881 (seed 1: 0.52 at
-# 0.853 against 0.891); 0.0025 gave 0.66 at 0.853. KL at 0.01 gave 0.29 at
-# 0.884, 0.015 gave 0.33 at 0.878 and 0.02 gave 0.35 at 0.866.
-_AUTO_SPARSITY_WEIGHT = {"l1": 0.002, "kl": 0.015}
 
 
 class AutoencoderTransformer(
@@ -321,10 +276,12 @@ class AutoencoderTransformer(
         :meth:`fit` (epochs counted from 1 within the call) and after each
         :meth:`partial_fit` call (``epoch`` is then ``n_iter_``), with the
         epoch's losses, ``"val_mse"`` with early stopping, ``"time"`` and
-        ``"max_iter"``. A callback returning True stops :meth:`fit`, which
-        then ends as on convergence (``stop_reason_="callback"``, best
+        ``"max_iter"``. A callback returning a true value stops :meth:`fit`,
+        which then ends as on convergence (``stop_reason_="callback"``, best
         weights kept with early stopping). An optional
-        ``on_fit_end(estimator)`` method is called when a fit ends. See
+        ``on_fit_end(estimator)`` method is called when a call ends. A
+        callback that raises fails the call and leaves the estimator as it
+        was. The protocol is :class:`skae.callbacks.Callback`; see
         :mod:`skae.callbacks` (a tqdm progress bar, the verbose printer).
         With scikit-learn >= 1.9, scikit-learn's own callbacks are set with
         ``set_callbacks`` instead (each epoch of :meth:`fit` is a subtask;
@@ -562,7 +519,7 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The fitted estimator.
         """
-        self._transaction(functools.partial(self._fit, y=y), X)
+        self._transaction(self._fit, X, y)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -571,8 +528,11 @@ class AutoencoderTransformer(
 
         The first call builds the network (``loss="auto"`` and the output
         bias are set from this first X); each later call checks the feature
-        count and continues, with Adam's moment estimates carried over. One
-        call is one iteration: it appends to ``loss_curve_`` and adds 1 to
+        count and that the parameters still describe the fitted network, and
+        continues, with Adam's moment estimates carried over. One call is one
+        iteration, run by the same engine as an epoch of :meth:`fit` (a
+        seeded model gets the same weights from ``max_iter`` calls on X as
+        from ``fit(X)``): it appends to ``loss_curve_`` and adds 1 to
         ``n_iter_``. With ``learning_rate="cosine"`` the rate anneals over
         ``max_iter_`` calls (``max_iter="auto"``: the calls that give about
         2,500 optimiser steps if every X is the size of the first), so set
@@ -580,7 +540,8 @@ class AutoencoderTransformer(
         warn and leave the model unchanged. ``learning_rate="constant"``
         suits an open-ended stream. After :meth:`fit`, ``partial_fit``
         continues from the fitted weights with a fresh optimiser and
-        schedule.
+        schedule. Training settings (``learning_rate_init``, ``alpha``,
+        ``batch_size``, ``noise``...) are read at each call.
 
         ``neighbor_weight > 0`` (a graph of all the training rows) needs
         :meth:`fit` and is refused. ``early_stopping`` applies to :meth:`fit`
@@ -599,49 +560,30 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The updated estimator.
         """
-        self._transaction(functools.partial(self._partial_fit, y=y), X)
+        self._transaction(self._partial_fit, X, y)
         return self
 
-    def _epoch_hooks(self, tasks: FitTasks | None = None):
-        """``verbose``, ``callbacks`` and scikit-learn's callbacks (``tasks``)
-        as the loop's one per-epoch hook, which returns True when any of them
-        asks to stop."""
-        callbacks = ([PrintEpochs()] if self.verbose else []) + self._callbacks()
+    def __sklearn_is_fitted__(self) -> bool:
+        return fitted.is_fitted(self)
 
-        def on_epoch_end(epoch: int, record: dict) -> bool:
-            # Every callback sees every epoch, even after one asked to stop.
-            answers = [callback(self, epoch, record) for callback in callbacks]
-            stop = tasks is not None and tasks.end_epoch()
-            return stop or any(answer is True for answer in answers)
+    def _transaction(self, step, X, y) -> None:
+        """Run ``step(X, y, hooks)`` as a transaction, then the callbacks'
+        ``on_fit_end``.
 
-        return on_epoch_end
-
-    def _callbacks(self) -> list:
-        # _parameter_constraints make it a list or None.
-        if self.callbacks is None:
-            return []
-        if not all(callable(c) for c in self.callbacks):
-            raise TypeError(
-                "callbacks must be a list of callables "
-                f"callback(estimator, epoch, record), got {self.callbacks!r}."
-            )
-        return list(self.callbacks)
-
-    def _end_callbacks(self) -> None:
-        for callback in self.callbacks or ():
-            on_fit_end = getattr(callback, "on_fit_end", None)
-            if on_fit_end is not None:
-                on_fit_end(self)
-
-    def _transaction(self, step, X) -> None:
-        # Fitting is transactional: if anything fails (bad input, divergence,
-        # a torch error, Ctrl-C before an epoch ends), the estimator keeps the
-        # state it had before, so a previously fitted model keeps working.
-        # Training never modifies the fitted modules in place (warm starts and
-        # partial_fit train copies), so restoring the attributes suffices.
+        If anything fails (bad input, divergence, a torch error, a callback
+        raising, ``on_fit_end`` included, Ctrl-C before an epoch ends), the
+        estimator keeps the state it had before, so a previously fitted
+        model keeps working. Training never modifies the fitted modules in
+        place (continued models train copies), so restoring the attributes
+        suffices.
+        """
+        hooks = EpochHooks(self, checked_callbacks(self.callbacks, self.verbose))
         previous = dict(self.__dict__)
+        ended = False
         try:
-            step(X)
+            step(X, y, hooks)
+            ended = True
+            hooks.end_fit()
         except BaseException:
             # scikit-learn's callbacks are torn down after this from their
             # fit-time attributes, which the rollback must not remove.
@@ -649,56 +591,123 @@ class AutoencoderTransformer(
             self.__dict__.clear()
             self.__dict__.update(previous)
             self.__dict__.update(live)
+            if not ended:
+                # Close progress bars and the like; the first error stands.
+                with contextlib.suppress(Exception):
+                    hooks.end_fit()
             raise
-        finally:
-            self._end_callbacks()
 
-    def _fit(self, X, y=None) -> None:
-        self._check_params()
-        warm = bool(self.warm_start) and hasattr(self, "encoder_")
+    def _fit(self, X, y, hooks: EpochHooks) -> None:
+        warm = bool(self.warm_start) and fitted.is_fitted(self)
         X, summary = self._training_input(X, reset=not warm)
         streamed = is_dask_array(X)
         if streamed:
             self._refuse_whole_data_options()
-        net, image_shape, loss, seed, device = self._start_network(summary, warm)
-        source = BlockSource(X, device) if streamed else RowSource(X, device)
-        val_source = None
-        shuffle_gen = torch.Generator().manual_seed(seed)
-        train_rows = None
-        if self.early_stopping:
-            source, val_source, train_rows = self._split_validation(source, shuffle_gen)
-        neighbors = self._neighbor_term(
-            X, train_rows, seed, net.encoder, source, shuffle_gen
+        plan = plan_fit(
+            self.get_params(deep=False),
+            summary,
+            X.shape[0],
+            self.n_features_in_,
+            seed=draw_seed(self.random_state),
         )
-        noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        max_iter = self._resolve_max_iter(source.n_samples)
-
-        def attributes() -> dict:  # the network as it stands, for sklearn callbacks
-            return self._network_attributes(
-                copy.deepcopy(net).eval(), image_shape, loss, max_iter
+        if warm and plan.loss != self.reconstruction_loss_:
+            raise ValueError(
+                f"warm_start=True, but this X resolves loss to {plan.loss!r} and "
+                f"the fitted model was trained with {self.reconstruction_loss_!r}; "
+                "set warm_start=False to train a new model."
+            )
+        net, image_shape = start_network(
+            plan, summary, self._fitted_network() if warm else None
+        )
+        source = (BlockSource if streamed else RowSource)(X, plan.device)
+        source, val_source, train_rows = split_validation(source, plan)
+        pair_term = None
+        if plan.neighbor is not None:
+            pair_term = neighbor_term(
+                X, train_rows, net.encoder, source, plan.neighbor, plan.seed
             )
 
-        tasks = FitTasks(self, X, y, max_epochs=max_iter, attributes=attributes)
+        def attributes() -> dict:  # the network as it stands, for sklearn callbacks
+            return network_attributes(plan, copy.deepcopy(net).eval(), image_shape)
 
-        result = train(
+        hooks.tasks = FitTasks(self, X, y, plan.max_iter, attributes=attributes)
+        trainer = Trainer(
             net,
-            source,
-            self._objective(loss),
-            self._training_config(max_iter),
-            shuffle_gen,
-            corrupt=self._corruptor(summary.value_range, loss, noise_gen),
-            val_source=val_source,
-            on_epoch_end=self._epoch_hooks(tasks),
-            neighbors=neighbors,
-            on_epoch_begin=lambda epoch: tasks.begin_epoch(),
+            plan.objective,
+            plan.training,
+            TrainerState(plan.seed),
+            plan.corruption,
+            pair_term,
         )
-        self._store_network(net, image_shape, loss, max_iter)
-        self._record_history(result.history, append=warm)
-        self.n_iter_ = result.n_iter + (self.n_iter_ if warm else 0)
-        self.stop_reason_ = result.stop_reason
-        self._partial_ = None
-        tasks.finish()
+        result = trainer.run(source, plan.max_iter, val_source=val_source, hooks=hooks)
+        self._commit(plan, net, image_shape, result, continued=warm, state=None)
         self._warn_stop(result)
+
+    def _partial_fit(self, X, y, hooks: EpochHooks) -> None:
+        if self.neighbor_weight > 0:
+            raise ValueError(
+                f"neighbor_weight={self.neighbor_weight!r} is not supported by "
+                "partial_fit: the neighbour graph is built over all the training "
+                "rows at once. Use fit, or set neighbor_weight=0."
+            )
+        first = not fitted.is_fitted(self)
+        X, summary = self._training_input(X, reset=first)
+        state = None if first else getattr(self, "_trainer_state_", None)
+        state = state or TrainerState(draw_seed(self.random_state))
+        plan = plan_fit(
+            {**self.get_params(deep=False), "early_stopping": False},
+            summary,
+            X.shape[0],
+            self.n_features_in_,
+            seed=state.seed,
+            loss=None if first else self.reconstruction_loss_,
+            max_iter=None if first else self.max_iter_,
+        )
+        net, image_shape = start_network(
+            plan, summary, None if first else self._fitted_network()
+        )
+        if plan.training.learning_rate == "cosine" and state.epochs_done >= (
+            plan.max_iter
+        ):
+            warn_user(
+                f"partial_fit has made max_iter_={plan.max_iter} calls, the "
+                "length of the cosine learning-rate schedule, whose rate is now "
+                "0: this call leaves the model unchanged. Set max_iter to the "
+                "number of calls you make, or use learning_rate='constant' for "
+                "an open-ended stream.",
+                ConvergenceWarning,
+            )
+            return
+        source = (BlockSource if is_dask_array(X) else RowSource)(X, plan.device)
+        hooks.tasks = FitTasks(self, X, y, 0, task_name="partial_fit")
+        hooks.offset = 0 if first else self.n_iter_
+        trainer = Trainer(net, plan.objective, plan.training, state, plan.corruption)
+        result = trainer.run(source, 1, hooks=hooks, what="partial_fit call")
+        result.stop_reason = "partial_fit"
+        self._commit(
+            plan, net, image_shape, result, continued=not first, state=trainer.state()
+        )
+
+    def _fitted_network(self) -> Autoencoder:
+        return Autoencoder(self.encoder_, self.decoder_)
+
+    def _commit(self, plan, net, image_shape, result, *, continued: bool, state):
+        """Set the fitted attributes from the plan and the run's result, as
+        one step (nothing is set if building them fails)."""
+        net.eval()
+        attributes = {
+            **network_attributes(plan, net, image_shape),
+            **history_attributes(
+                result.history,
+                plan.validation_fraction is not None,
+                self.history_ if continued else None,
+            ),
+            "n_iter_": result.n_iter + (self.n_iter_ if continued else 0),
+            "stop_reason_": result.stop_reason,
+            "_trainer_state_": state,
+        }
+        fitted.clear(self, keep=("n_features_in_", "feature_names_in_"))
+        self.__dict__.update(attributes)
 
     def _warn_stop(self, result) -> None:
         """The warning that ``result.stop_reason`` calls for, if any."""
@@ -719,90 +728,6 @@ class AutoencoderTransformer(
                 f"hasn't converged yet{gain}. Raise max_iter for a better fit.",
                 ConvergenceWarning,
             )
-
-    def _partial_fit(self, X, y=None) -> None:
-        self._check_params()
-        if self.neighbor_weight > 0:
-            raise ValueError(
-                f"neighbor_weight={self.neighbor_weight!r} is not supported by "
-                "partial_fit: the neighbour graph is built over all the training "
-                "rows at once. Use fit, or set neighbor_weight=0."
-            )
-        first = not hasattr(self, "encoder_")
-        X, summary = self._training_input(X, reset=first)
-        if first:
-            net, image_shape, loss, _, _ = self._start_network(summary, warm=False)
-            self._store_network(
-                net, image_shape, loss, self._resolve_max_iter(X.shape[0])
-            )
-            self._record_history({}, append=False)
-            self.n_iter_, self.stop_reason_, self._partial_ = 0, "partial_fit", None
-        state = getattr(self, "_partial_", None) or self._fresh_partial_state(summary)
-        loss = self.reconstruction_loss_
-        if loss == "bce":
-            what = "loss='bce'" + (
-                " (chosen by loss='auto' from the first call's X)"
-                if self.loss == "auto"
-                else ""
-            )
-            require_unit_range(summary.value_range, what)
-        config = self._training_config(self.max_iter_)
-        if config.learning_rate == "cosine" and state["calls"] >= self.max_iter_:
-            warn_user(
-                f"partial_fit has made max_iter_={self.max_iter_} calls, the "
-                "length of the cosine learning-rate schedule, whose rate is now "
-                "0: this call leaves the model unchanged. Set max_iter to the "
-                "number of calls you make, or use learning_rate='constant' for "
-                "an open-ended stream.",
-                ConvergenceWarning,
-            )
-            return
-        device = self._device()
-        net = Autoencoder(copy.deepcopy(self.encoder_), copy.deepcopy(self.decoder_))
-        # Each call's shuffling and noise from (first seed, call number): the
-        # same calls give the same model, pickled in between or not.
-        seq = np.random.SeedSequence([state["seed"], state["calls"]])
-        seed = int(seq.generate_state(1)[0] % np.iinfo(np.int32).max)
-        noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        source = BlockSource(X, device) if is_dask_array(X) else RowSource(X, device)
-        tasks = FitTasks(self, X, y, max_epochs=0, task_name="partial_fit")
-        hooks = self._epoch_hooks()
-        tic = time.perf_counter()
-        record, optimizer_state = train_pass(
-            net,
-            source,
-            self._objective(loss),
-            config,
-            torch.Generator().manual_seed(seed),
-            self._corruptor(state["value_range"], loss, noise_gen),
-            state["optimizer"],
-            start_epoch=state["calls"],
-        )
-        self._store_network(net, self.image_shape_, loss, self.max_iter_)
-        self._record_history({k: [v] for k, v in record.items()}, append=True)
-        self.n_iter_ += 1
-        self.stop_reason_ = "partial_fit"
-        self._partial_ = {
-            **state,
-            "calls": state["calls"] + 1,
-            "optimizer": optimizer_state,
-        }
-        # One call is one epoch; there is nothing left to stop.
-        hooks(
-            self.n_iter_,
-            {**record, "time": time.perf_counter() - tic, "max_iter": self.max_iter_},
-        )
-        tasks.finish()
-
-    def _fresh_partial_state(self, summary) -> dict:
-        """What partial_fit carries between calls: its seed, the calls made,
-        the data range (for the noise's clip) and Adam's state."""
-        return {
-            "seed": self._draw_seed(),
-            "calls": 0,
-            "value_range": summary.value_range,
-            "optimizer": None,
-        }
 
     def _refuse_whole_data_options(self) -> None:
         """Refuse, for a Dask array, the options that need all rows at once."""
@@ -834,93 +759,6 @@ class AutoencoderTransformer(
             self.__dict__.pop("feature_names_in_", None)
         return X, summarize_blocks(X)
 
-    def _draw_seed(self) -> int:
-        return int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
-
-    def _start_network(self, summary, warm: bool):
-        """Everything a new fit (or a warm start) decides before training:
-        the network, its image shape, the loss, the seed and the device."""
-        loss = self._resolve_loss(summary.value_range)
-        n_features = self.n_features_in_
-        check_code_size(self.n_components, n_features, self.sparsity, self.noise)
-        device = resolve_device(self.device)
-        seed = self._draw_seed()
-        net, image_shape = self._network(n_features, seed, loss, summary, device, warm)
-        return net, image_shape, loss, seed, device
-
-    def _network(self, n_features, seed, loss, summary, device, warm: bool):
-        """The network to train, on ``device``: a new one, or with a warm
-        start a copy of the fitted one (after checking that the parameters
-        still describe it)."""
-        try:
-            net, image_shape = self._build_network(n_features, seed, loss, device)
-            if warm:
-                fitted = Autoencoder(self.encoder_, self.decoder_)
-                self._check_warm_start(net, fitted, loss)
-                net = copy.deepcopy(fitted)
-            elif self.decoder is None:  # a user decoder keeps its own start
-                init_output_bias(
-                    net, torch.as_tensor(summary.means, dtype=torch.float32)
-                )
-            net.to(device)
-        except RuntimeError as exc:  # includes torch.OutOfMemoryError
-            if "alloc" not in str(exc).lower() and "memory" not in str(exc).lower():
-                raise
-            raise ValueError(
-                "The network could not be allocated on "
-                f"{device}: n_components={self.n_components}, "
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} and "
-                f"n_features={n_features} ask for more memory than there is. "
-                "Use smaller layers."
-            ) from None
-        return net, image_shape
-
-    def _check_warm_start(self, net, fitted, loss: str) -> None:
-        if loss != self.reconstruction_loss_:
-            raise ValueError(
-                f"warm_start=True, but this X resolves loss to {loss!r} and the "
-                f"fitted model was trained with {self.reconstruction_loss_!r}; "
-                "set warm_start=False to train a new model."
-            )
-        if _layout(net) != _layout(fitted):
-            raise ValueError(
-                "warm_start=True, but the parameters now describe a different "
-                "network than the fitted one (layer types or shapes changed, e.g. "
-                "n_components, hidden_layer_sizes or activation); restore them or "
-                "set warm_start=False to train a new model."
-            )
-
-    def _network_attributes(self, net, image_shape, loss: str, max_iter: int) -> dict:
-        """The fitted attributes that describe the network ``net``."""
-        return {
-            "encoder_": net.encoder,
-            "decoder_": net.decoder,
-            "n_components_": self.n_components,
-            "image_shape_": image_shape,
-            "reconstruction_loss_": loss,
-            "max_iter_": max_iter,
-        }
-
-    def _store_network(self, net, image_shape, loss: str, max_iter: int) -> None:
-        net.eval()
-        for name, value in self._network_attributes(
-            net, image_shape, loss, max_iter
-        ).items():
-            setattr(self, name, value)
-
-    def _objective(self, loss: str) -> Objective:
-        return Objective(
-            loss, self.sparsity, self._sparsity_weight(), self.sparsity_target
-        )
-
-    def _corruptor(self, value_range, loss: str, generator: torch.Generator):
-        clip = self._noise_clip(value_range, loss)
-        return lambda batch: corrupt(
-            batch, self.noise, self.noise_level, generator, clip
-        )
-
     def _validate_input(self, X, *, reset: bool):
         # Finiteness and float32's range are checked slice by slice as X is
         # read (skae._data), not here: sklearn's whole-array check would
@@ -933,154 +771,6 @@ class AutoencoderTransformer(
             dtype=_FLOAT_DTYPES,
             ensure_all_finite=False,
         )
-
-    def _check_params(self) -> None:
-        """Checks that ``_parameter_constraints`` cannot express."""
-        check_integer_params(self.get_params(deep=False))
-        check_noise_level(self.noise, self.noise_level)
-
-    def _sparsity_weight(self) -> float:
-        if self.sparsity_weight != "auto":
-            return float(self.sparsity_weight)
-        return _AUTO_SPARSITY_WEIGHT.get(self.sparsity, 0.0)
-
-    def _resolve_loss(self, value_range: tuple[float, float]) -> str:
-        """``loss``, with ``"auto"`` made concrete for data spanning ``value_range``."""
-        if self.loss == "auto":
-            low, high = value_range
-            return "bce" if low >= 0 and high <= 1 else "mse"
-        if self.loss == "bce":
-            require_unit_range(value_range, "loss='bce'")
-        return self.loss
-
-    def _resolve_max_iter(self, n_samples: int) -> int:
-        """``max_iter``, with ``"auto"`` sized from an optimiser-step budget."""
-        if self.max_iter != "auto":
-            return int(self.max_iter)
-        return self._auto_epochs(n_samples)
-
-    def _auto_epochs(self, n_samples: int) -> int:
-        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch(n_samples, self.batch_size))
-        return min(max(epochs, _AUTO_MIN_EPOCHS), _AUTO_MAX_EPOCHS)
-
-    def _warm_start_steps(self, n_samples: int) -> int:
-        """The neighbour term's warm-start budget (see ``start_steps``)."""
-        return start_steps(self.max_iter, self._auto_epochs(n_samples))
-
-    def _noise_clip(
-        self, value_range: tuple[float, float], loss: str
-    ) -> tuple[float, float] | None:
-        if self.noise == "salt_pepper":
-            return value_range
-        return (0.0, 1.0) if loss == "bce" else None
-
-    def _build_network(
-        self, n_features: int, seed: int, loss: str, device: torch.device | None = None
-    ):
-        """The architecture's network (with the user's modules where given)
-        on ``device``, and its image shape, initialised from ``seed``.
-
-        User modules are checked with a first batch under the same seed, so
-        that lazy modules (``nn.LazyLinear``) materialise reproducibly.
-        """
-        spec = NetworkSpec(
-            n_features=n_features,
-            n_components=self.n_components,
-            hidden_layer_sizes=self.hidden_layer_sizes,
-            conv_channels=self.conv_channels,
-            image_shape=self.image_shape,
-            activation=self.activation,
-            code_activation="logistic" if self.sparsity == "kl" else None,
-            output_activation="logistic" if loss == "bce" else None,
-        )
-        # Seed the initialisation without disturbing the caller's global RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net, image_shape = build_network(
-                self.architecture, spec, self.encoder, self.decoder
-            )
-            device = device or torch.device("cpu")
-            net.to(device)
-            if self.encoder is not None or self.decoder is not None:
-                check_network(net, n_features, self.n_components, device)
-        return net, image_shape
-
-    def _split_validation(self, source: RowSource, generator: torch.Generator):
-        n = source.n_samples
-        n_val = round(self.validation_fraction * n)
-        if n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"early_stopping with validation_fraction={self.validation_fraction} "
-                f"leaves {n_val} validation and {n - n_val} training samples out of "
-                f"n_samples={n}; both need at least one. Use more samples or another "
-                "fraction."
-            )
-        order = torch.randperm(n, generator=generator)
-        train_rows = order[n_val:]
-        return source.subset(train_rows), source.subset(order[:n_val]), train_rows
-
-    def _neighbor_term(
-        self, X, train_rows, seed: int, encoder, source: RowSource, generator
-    ) -> NeighborTerm | None:
-        """The graph term over ``X[train_rows]`` (all rows when None), with
-        ``encoder`` warm-started onto umap-learn's layout; None when off."""
-        if self.neighbor_weight == 0:
-            return None
-        return neighbor_term(
-            X,
-            train_rows,
-            encoder,
-            source,
-            generator,
-            n_components=self.n_components,
-            weight=self.neighbor_weight,
-            n_neighbors=self.n_neighbors,
-            seed=seed,
-            parallel=self.random_state is None,
-            start_steps=self._warm_start_steps(source.n_samples),
-            learning_rate=self.learning_rate_init,
-        )
-
-    def _training_config(self, max_iter: int) -> TrainingConfig:
-        return TrainingConfig(
-            batch_size=self.batch_size,
-            learning_rate_init=self.learning_rate_init,
-            learning_rate=self.learning_rate,
-            alpha=self.alpha,
-            max_iter=max_iter,
-            shuffle=self.shuffle,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            autocast_dtype=torch.bfloat16 if self.precision == "bfloat16" else None,
-        )
-
-    def _record_history(self, history: dict[str, list[float]], append: bool) -> None:
-        """Set ``history_`` and the attributes derived from it, extending the
-        fitted history when ``append`` (warm start, partial_fit).
-
-        A term that one run recorded and the other did not (early stopping
-        switched on for a warm start) is NaN for the epochs it lacks.
-        """
-        old = self.history_ if append else {}
-        n_old = len(old.get("loss", []))
-        n_new = len(history.get("loss", []))
-        self.history_ = {
-            key: list(old.get(key, [math.nan] * n_old))
-            + list(history.get(key, [math.nan] * n_new))
-            for key in {"loss": None, **old, **history}
-        }
-        self.loss_curve_ = list(self.history_["loss"])
-        val = self.history_.get("val_mse")
-        monitored = val if self.early_stopping and val else self.loss_curve_
-        self.best_epoch_ = int(np.nanargmin(monitored)) + 1 if monitored else 0
-        if self.early_stopping and val:
-            self.validation_scores_ = [-v for v in val]
-            self.best_validation_score_ = float(np.nanmax(self.validation_scores_))
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
     # ------------------------------------------------------------ inference
     def _device(self) -> torch.device:
@@ -1107,7 +797,12 @@ class AutoencoderTransformer(
         X = self._validate_input(X, reset=False)
         self.encoder_.eval()
         return map_batches(
-            self.encoder_, X, self.n_components_, _INFERENCE_BATCH, self._device()
+            self.encoder_,
+            X,
+            self.n_components_,
+            _INFERENCE_BATCH,
+            self._device(),
+            "transform (the codes)",
         )
 
     def inverse_transform(self, X):
@@ -1141,7 +836,12 @@ class AutoencoderTransformer(
             )
         self.decoder_.eval()
         return map_batches(
-            self.decoder_, X, self.n_features_in_, _INFERENCE_BATCH, self._device()
+            self.decoder_,
+            X,
+            self.n_features_in_,
+            _INFERENCE_BATCH,
+            self._device(),
+            "inverse_transform (the reconstructions)",
         )
 
     def score_samples(self, X):
@@ -1170,7 +870,10 @@ class AutoencoderTransformer(
         def neg_error(x: torch.Tensor) -> torch.Tensor:
             return -net.squared_error(x)[:, None]
 
-        return map_batches(neg_error, X, 1, _INFERENCE_BATCH, self._device())[:, 0]
+        scores = map_batches(
+            neg_error, X, 1, _INFERENCE_BATCH, self._device(), "score_samples"
+        )
+        return scores[:, 0]
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error over all of X.
@@ -1214,46 +917,10 @@ class AutoencoderTransformer(
 
     # ---------------------------------------------------------- persistence
     def __getstate__(self):
-        # Serialise the torch modules with torch.save so that unpickling can
-        # map their tensors to the CPU: a model trained on a GPU then loads on
-        # a machine without one.
-        state = dict(super().__getstate__())  # may be the live __dict__
-        for name in _TORCH_ATTRS:
-            if state.get(name) is not None:
-                buffer = io.BytesIO()
-                torch.save(state[name], buffer)
-                state[name] = _TorchBlob(buffer.getvalue())
-        return state
+        # The torch modules go through torch.save so that unpickling can map
+        # their tensors to the CPU: a model trained on a GPU then loads on a
+        # machine without one.
+        return pack_tensors(dict(super().__getstate__()), fitted.TORCH)
 
     def __setstate__(self, state):
-        for name in _TORCH_ATTRS:
-            if isinstance(state.get(name), _TorchBlob):
-                state[name] = torch.load(
-                    io.BytesIO(state[name].data), map_location="cpu", weights_only=False
-                )
-        super().__setstate__(state)
-
-
-class _TorchBlob:
-    """Bytes written by :func:`torch.save`, marked as such inside a pickle."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __getstate__(self):
-        return self.data
-
-    def __setstate__(self, data):
-        self.data = data
-
-
-def _layout(net: torch.nn.Module) -> list[tuple[str, str, tuple[int, ...]]]:
-    """Each parameter's module type, name and shape: what a warm start must
-    find unchanged."""
-    modules = dict(net.named_modules())
-    return [
-        (type(modules[name.rpartition(".")[0]]).__name__, name, tuple(p.shape))
-        for name, p in net.named_parameters()
-    ] + [(type(m).__name__, name, ()) for name, m in modules.items()]
+        super().__setstate__(unpack_tensors(state, fitted.TORCH))

@@ -10,6 +10,8 @@ import warnings
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._persistence import replaced_atomically, writable_path
+
 FORMATS = ("torch.export", "torchscript", "onnx")
 
 
@@ -50,27 +52,37 @@ def export_encoder(
     Returns
     -------
     path : str
-        The path written.
+        The path written: the one file, whatever the format (ONNX weights
+        are stored inside it, not beside it).
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not an :class:`~skae.AutoencoderTransformer`.
+    ValueError
+        If the format is unknown, or the encoder cannot be exported
+        faithfully: ``"torchscript"`` records one pass of the encoder, so
+        an encoder whose control flow depends on the values of its input
+        would be silently wrong for other inputs and is refused (use
+        ``"torch.export"``, which captures or rejects such branches).
     """
+    from ._estimator import AutoencoderTransformer
+
+    if not isinstance(estimator, AutoencoderTransformer):
+        raise TypeError(
+            "export_encoder exports the encoder of an AutoencoderTransformer, "
+            f"got {type(estimator).__name__}."
+        )
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}.")
     check_is_fitted(estimator)
-    path = os.fspath(path)
+    path = writable_path(path, "export_encoder")
     encoder = copy.deepcopy(estimator.encoder_).cpu().eval()
     example = torch.zeros(2, estimator.n_features_in_)
     try:
-        if format == "torchscript":
-            with torch.no_grad():
-                torch.jit.trace(encoder, example).save(path)
-        elif format == "torch.export":
-            batch = torch.export.Dim("batch", min=1)
-            program = torch.export.export(
-                encoder, (example,), dynamic_shapes=({0: batch},)
-            )
-            torch.export.save(program, path)
-        else:
-            _export_onnx(encoder, example, path)
-    except ImportError:
+        with replaced_atomically(path) as tmp:
+            _write(encoder, example, tmp, format)
+    except (ImportError, UnfaithfulExportError):
         raise
     except Exception as exc:  # the exporters' own errors name torch internals
         raise ValueError(
@@ -80,13 +92,52 @@ def export_encoder(
     return path
 
 
+def _write(encoder: torch.nn.Module, example: torch.Tensor, path: str, format: str):
+    if format == "torchscript":
+        _trace(encoder, example).save(path)
+    elif format == "torch.export":
+        batch = torch.export.Dim("batch", min=1)
+        program = torch.export.export(encoder, (example,), dynamic_shapes=({0: batch},))
+        torch.export.save(program, path)
+    else:
+        _export_onnx(encoder, example, path)
+
+
+class UnfaithfulExportError(ValueError):
+    """An export that would run, and be wrong."""
+
+
+def _trace(encoder: torch.nn.Module, example: torch.Tensor):
+    """``torch.jit.trace`` of ``encoder``, refused when the tracer warns that
+    the trace may not generalise (a Python branch on a tensor's value, a
+    tensor turned into a number): the file would replay one path for every
+    input."""
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        traced = torch.jit.trace(encoder, example, check_trace=False)
+    risky = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    for w in caught:  # pass on whatever else was said
+        if w not in risky:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if risky:
+        first = str(risky[0].message).splitlines()[0]
+        raise UnfaithfulExportError(
+            f"Refusing to export the encoder ({type(encoder).__name__}) as "
+            "'torchscript': tracing records a single pass, and this encoder's "
+            f"computation depends on its input's values ({first}), so the file "
+            "would be wrong for other inputs. Use format='torch.export' (which "
+            "captures or rejects such branches) or 'onnx'."
+        )
+    return traced
+
+
 def _export_onnx(encoder: torch.nn.Module, example: torch.Tensor, path: str) -> None:
     """ONNX through torch's ``torch.export``-based exporter (its default
     since torch 2.9; the TorchScript-based one is deprecated)."""
     try:
         import onnx  # noqa: F401 - the exporter needs both
         import onnxscript  # noqa: F401
-    except ImportError:
+    except (ImportError, UnfaithfulExportError):
         raise ImportError(
             "format='onnx' needs the onnx and onnxscript packages: pip install "
             "'skae[export]' (onnx, onnxscript, and onnxruntime to run the file)."
@@ -114,6 +165,7 @@ def _export_onnx(encoder: torch.nn.Module, example: torch.Tensor, path: str) -> 
                 output_names=["code"],
                 dynamic_shapes=({0: batch},),
                 dynamo=True,
+                external_data=False,  # one self-contained file
                 verbose=False,
             )
     finally:

@@ -344,6 +344,28 @@ def build_network(
     return net, image_shape
 
 
+def check_user_module(module: nn.Module, name: str) -> None:
+    """Refuse, before any work, user modules that cannot be trained as copies.
+
+    A TorchScript module's parameters are not leaves of a copy that Adam can
+    step, and a module on the meta device holds no values to copy.
+    """
+    what = f"The {name} ({type(module).__name__})"
+    if isinstance(module, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{what} is a TorchScript module, which cannot be trained as a copy; "
+            f"pass the nn.Module you scripted instead (script or export the "
+            "fitted encoder afterwards with skae.export_encoder)."
+        )
+    tensors = [*module.parameters(), *module.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise ValueError(
+            f"{what} has parameters on the meta device, which hold no values: "
+            "materialise it first (e.g. module.to_empty(device='cpu') and "
+            "initialise its weights)."
+        )
+
+
 def check_network(
     net: Autoencoder, n_features: int, n_components: int, device: torch.device
 ) -> None:

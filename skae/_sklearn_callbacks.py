@@ -78,6 +78,7 @@ class FitTasks:
     ) -> None:
         self.estimator, self.X, self.y = estimator, X, y
         self.attributes = attributes
+        self.leaf = max_epochs == 0
         self.root = self.epoch = None
         # A context is opened even without callbacks of its own: inside a
         # meta-estimator the task tree must still be linked to the parent's.
@@ -88,8 +89,8 @@ class FitTasks:
             self.root.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
 
     def begin_epoch(self) -> None:
-        """Open the next epoch's task."""
-        if self.root is None:
+        """Open the next epoch's task (none in a leaf task: partial_fit)."""
+        if self.root is None or self.leaf:
             return
         self.epoch = self.root.subcontext(task_name="epoch")
         self.epoch.call_on_fit_task_begin(

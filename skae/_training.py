@@ -1,9 +1,25 @@
-"""The training loop: batching, Adam, early stopping, best weights, history.
+"""The training engine: one loop for ``fit``, ``partial_fit`` and warm starts.
 
-This is the only module that steps an optimizer. It knows nothing about
-scikit-learn or about which architecture it trains: it receives a network
-returning ``(code, output)``, an objective returning ``(reconstruction,
-penalty)``, and a corruption function for the inputs.
+Read top to bottom, this module is the whole path of a training run once the
+estimator has planned it (``skae._fit_plan``):
+
+1. :class:`Trainer` holds the network, Adam and the position in the
+   learning-rate schedule. ``fit`` builds a fresh one and runs up to
+   ``max_iter`` epochs; ``partial_fit`` rebuilds one from the state the last
+   call left (:class:`TrainerState`) and runs a single epoch; a warm start is
+   a fresh trainer on a copy of the fitted network.
+2. Each epoch draws its shuffling and corruption from ``(seed, epoch)``, so
+   one seed gives the same model whether the epochs come from one ``fit`` or
+   from as many ``partial_fit`` calls.
+3. :meth:`Trainer.run` steps through the epochs, records the terms of the
+   objective, watches for divergence (non-finite or exploding losses,
+   non-finite codes or weights), keeps the best weights, asks the callbacks
+   whether to stop and applies the no-improvement rule.
+
+It knows nothing about scikit-learn or which architecture it trains: it
+receives a network returning ``(code, output)``, an objective returning
+``(reconstruction, penalty)``, a corruption, optionally a pair term (the
+neighbour graph), and hooks that stand for the callbacks.
 """
 
 from __future__ import annotations
@@ -14,19 +30,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import numpy as np
 import torch
 
-from ._data import RowSource
-from ._neighbors import NeighborTerm
+from ._corruption import Corruption
+from ._data import batch_slices
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """Optimisation settings, named as in :class:`~sklearn.neural_network.MLPRegressor`.
 
-    Early stopping is not a setting here: :func:`train` does it exactly when it
-    is given a validation source.
+    Early stopping is not a setting here: :meth:`Trainer.run` does it exactly
+    when it is given a validation source.
     """
 
     batch_size: int = 256
@@ -50,11 +68,43 @@ TERMS = ("reconstruction", "penalty", "neighbor")
 # (its loss still falls about 1% per epoch) (benchmarks/results/fit_budget.json,
 # neighbors.json).
 SETTLED_FRACTION = 0.01
+# An epoch whose objective exceeds this multiple of the run's first batch
+# loss (or of 1, whichever is larger) has diverged even while finite: a
+# healthy run ends far below where it started, and an exploding one passes
+# 1e24 within a few steps, long before float32 overflows.
+DIVERGENCE_FACTOR = 1e6
+
+
+class PairTerm(Protocol):
+    """A loss term on the codes of pairs of rows (the neighbour graph's).
+
+    With one, each step encodes the ``heads`` and ``tails`` of ``batch_size``
+    sampled pairs, reconstructs the heads, and adds ``term(head_codes,
+    tail_codes)`` to the objective (recorded as ``"neighbor"``).
+    """
+
+    def sample(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` pairs as CPU int64 row indices ``(heads, tails)``."""
+
+    def __call__(self, head_code: torch.Tensor, tail_code: torch.Tensor):
+        """The weighted term, a scalar tensor."""
+
+
+class EpochHooks(Protocol):
+    """What the trainer tells the callbacks (see ``skae._hooks``)."""
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Before epoch ``epoch`` (counted from 1 within the run)."""
+
+    def end_epoch(self, epoch: int, record: dict[str, float]) -> bool:
+        """After it, with its record; True asks the run to stop."""
 
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:
-    """Optimiser steps in one pass over ``n_samples`` rows (batches clipped to n)."""
-    return math.ceil(n_samples / min(batch_size, n_samples))
+    """Optimiser steps in one pass over ``n_samples`` rows (see :func:`batch_slices`)."""
+    return len(batch_slices(n_samples, batch_size))
 
 
 def cosine_factor(progress: float) -> float:
@@ -62,53 +112,50 @@ def cosine_factor(progress: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
-def make_schedule(
-    optimizer: torch.optim.Optimizer,
-    config: TrainingConfig,
-    steps_per_epoch: int,
-    start_epoch: float = 0.0,
-) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step learning-rate schedule over the whole run of ``max_iter`` epochs.
+def scheduled_rate(config: TrainingConfig, epochs: float) -> float:
+    """The learning rate after ``epochs`` (fractional) of the run's schedule.
 
     ``"cosine"`` anneals from ``learning_rate_init`` to zero along half a
-    cosine, stepped every batch so that a run of few epochs anneals as smoothly
-    as a long one; ``"constant"`` keeps the rate fixed. Annealing is what lets a
-    fixed budget end at a minimum rather than wherever the last noisy step of
-    a constant rate landed. ``start_epoch`` places the schedule's first step
-    later in the run (``partial_fit``: the calls already made).
+    cosine over ``max_iter`` epochs, and is evaluated every batch so that a
+    run of few epochs anneals as smoothly as a long one; ``"constant"`` keeps
+    the rate. Annealing is what lets a fixed budget end at a minimum rather
+    than wherever the last noisy step of a constant rate landed.
     """
     if config.learning_rate == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        return config.learning_rate_init
     if config.learning_rate != "cosine":
         raise ValueError(
             f"Unknown learning_rate schedule {config.learning_rate!r}; "
             f"expected one of {SCHEDULES}."
         )
-    steps = max(1, steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: cosine_factor((start_epoch + step / steps) / config.max_iter),
-    )
+    return config.learning_rate_init * cosine_factor(epochs / config.max_iter)
 
 
-@dataclass
-class TrainingResult:
-    """What a run of :func:`train` produced.
+def make_adam(params: list[torch.nn.Parameter], config: TrainingConfig):
+    """Adam, fused into one kernel per parameter where torch supports it.
 
-    ``history`` has one entry per completed epoch under ``"loss"`` (the
-    optimised objective), ``"reconstruction"``, ``"penalty"`` and, with early
-    stopping, ``"val_mse"``. ``stop_reason`` is one of ``"converged"``,
-    ``"max_iter"``, ``"callback"`` (``on_epoch_end`` asked to stop),
-    ``"interrupted"`` or ``"diverged"``; for the last two, ``note`` says
-    what happened and which weights were kept. The estimator turns notes
-    into warnings: the loop does not speak to the user.
+    Unfused Adam runs half a dozen elementwise passes per parameter tensor;
+    on a 2-core CPU that was ~30% of a dense model's epoch, and the fused
+    kernel made epochs ~27% faster (benchmarks/performance.py). Fused CPU
+    Adam needs torch >= 2.4, so older versions fall back to the default.
     """
+    kwargs = dict(lr=config.learning_rate_init, weight_decay=config.alpha)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, **kwargs)
 
-    history: dict[str, list[float]] = field(default_factory=dict)
-    n_iter: int = 0
-    best_epoch: int = 0
-    stop_reason: str = "max_iter"
-    note: str = ""
+
+def _set_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+
+
+def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
+    """The shuffling and corruption seeds of epoch ``epoch`` (from 0) of a
+    model seeded with ``seed``, independent of how the epochs are called."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(2)
+    return int(state[0]), int(state[1])
 
 
 class _Plateau:
@@ -137,229 +184,6 @@ class _Plateau:
         return self.count > self.patience
 
 
-def make_adam(params: list[torch.nn.Parameter], config: TrainingConfig):
-    """Adam, fused into one kernel per parameter where torch supports it.
-
-    Unfused Adam runs half a dozen elementwise passes per parameter tensor;
-    on a 2-core CPU that was ~30% of a dense model's epoch, and the fused
-    kernel made epochs ~27% faster (benchmarks/performance.py). Fused CPU
-    Adam needs torch >= 2.4, so older versions fall back to the default.
-    """
-    kwargs = dict(lr=config.learning_rate_init, weight_decay=config.alpha)
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
-
-
-def _finite(net: torch.nn.Module) -> bool:
-    """Whether every weight of ``net`` is finite (one device sync)."""
-    return bool(
-        torch.stack([p.detach().isfinite().all() for p in net.parameters()]).all()
-    )
-
-
-def _epoch_record(means: dict[str, float], terms) -> dict[str, float]:
-    """The epoch's objective (the sum of all its terms) and the ``terms``
-    this run records."""
-    return {"loss": sum(means.values()), **{t: means[t] for t in terms}}
-
-
-def _diverged(record: dict[str, float], net: torch.nn.Module) -> bool:
-    # The epoch's losses are taken before each step, so the last step can
-    # leave non-finite weights behind finite losses: check the weights too.
-    return not all(math.isfinite(v) for v in record.values()) or not _finite(net)
-
-
-def _divergence_cause(record: dict[str, float], config: TrainingConfig) -> str:
-    """Which term went non-finite, and the parameter to change for it."""
-    if not math.isfinite(record.get("penalty", 0.0)):
-        return (
-            f"the sparsity penalty became {record['penalty']}; lower sparsity_weight."
-        )
-    if not math.isfinite(record.get("neighbor", 0.0)):
-        return (
-            f"the neighbour term became {record['neighbor']}; lower neighbor_weight "
-            f"or learning_rate_init (now {config.learning_rate_init})."
-        )
-    what = (
-        f"the loss became {record['loss']}"
-        if not math.isfinite(record["loss"])
-        else "the weights became non-finite"
-    )
-    return (
-        f"{what}. Lower learning_rate_init (now {config.learning_rate_init}), "
-        "scale the inputs (e.g. with MinMaxScaler or StandardScaler), or lower "
-        "noise_level if gaussian noise is on."
-    )
-
-
-def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-
-def _edge_batches(
-    neighbors: NeighborTerm,
-    source: RowSource,
-    batch_size: int,
-    generator: torch.Generator,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of edge batches (heads, tails): as many steps, and heads, as
-    a row epoch."""
-    n = source.n_samples
-    for start in range(0, n, batch_size):
-        heads, tails = neighbors.sampler.sample(min(batch_size, n - start), generator)
-        yield source.take(heads), source.take(tails)
-
-
-def _run_epoch(
-    net: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    device: torch.device,
-    objective: Callable,
-    corrupt: Callable[[torch.Tensor], torch.Tensor],
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    autocast_dtype: torch.dtype | None = None,
-    neighbors: NeighborTerm | None = None,
-) -> dict[str, float]:
-    """One pass over ``batches``; the mean of each term of the objective.
-
-    Each batch is ``(rows, tails)`` of input rows on ``device``: the rows
-    are reconstructed; with a neighbour term they are the heads of sampled
-    graph edges whose ``tails`` are encoded too. With ``autocast_dtype``, the forward pass runs under
-    :func:`torch.autocast` and the objective is computed in float32 from its
-    upcast outputs, so that means over thousands of pixels (and the KL
-    penalty's unit means) are not rounded to bfloat16's 8-bit mantissa.
-    """
-    net.train()
-    autocast = (
-        torch.autocast(device.type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else nullcontext()
-    )
-    # Accumulate on the device and read back once per epoch: a .item() per
-    # batch would synchronise a GPU on every step.
-    sums = torch.zeros(len(TERMS), device=device)
-    n_rows = 0
-    for clean, tails in batches:
-        with autocast:
-            code, output = net(corrupt(clean))
-            tail_code = None if tails is None else net.encoder(tails)
-        recon, penalty = objective(code.float(), output.float(), clean)
-        neighbor = (
-            torch.zeros_like(recon)
-            if neighbors is None
-            else neighbors(code.float(), tail_code.float())
-        )
-        terms = torch.stack([recon, penalty, neighbor])
-        optimizer.zero_grad(set_to_none=True)
-        terms.sum().backward()
-        optimizer.step()
-        schedule.step()
-        sums += terms.detach() * len(clean)
-        n_rows += len(clean)
-    return dict(zip(TERMS, (sums / max(n_rows, 1)).tolist(), strict=True))
-
-
-def fit_codes(
-    encoder: torch.nn.Module,
-    source: RowSource,
-    targets: torch.Tensor,
-    steps: int,
-    batch_size: int,
-    learning_rate: float,
-    generator: torch.Generator,
-    corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
-) -> None:
-    """Regress ``encoder`` onto ``targets`` (one target code per source row).
-
-    A warm start: ``steps`` Adam steps of mean squared error on random row
-    batches, with the learning rate annealed along half a cosine (so the
-    regression ends at a minimum, not at its last noisy step) and an
-    optimiser of its own, so that the main run's Adam starts from fresh
-    moment estimates. ``corrupt`` is applied to each batch of inputs: noise
-    there makes the encoder a smoother function of its input, which places
-    unseen rows better. ``targets`` lives on the source's device.
-    """
-    # One "epoch" of ``steps`` batches: the cosine spans the whole regression.
-    config = TrainingConfig(
-        learning_rate_init=learning_rate, learning_rate="cosine", max_iter=1
-    )
-    optimizer = make_adam(list(encoder.parameters()), config)
-    schedule = make_schedule(optimizer, config, steps)
-    n = source.n_samples
-    encoder.train()
-    for _ in range(steps):
-        rows = torch.randint(n, (min(batch_size, n),), generator=generator)
-        codes = encoder(corrupt(source.take(rows)))
-        loss = ((codes - targets[rows.to(targets.device)]) ** 2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-
-
-def train_pass(
-    net: torch.nn.Module,
-    source,
-    objective: Callable,
-    config: TrainingConfig,
-    generator: torch.Generator,
-    corrupt: Callable[[torch.Tensor], torch.Tensor],
-    optimizer_state: dict | None,
-    start_epoch: float,
-) -> tuple[dict[str, float], dict]:
-    """One epoch over ``source`` that resumes an earlier optimiser (``partial_fit``).
-
-    Adam starts from ``optimizer_state`` (a copy: the caller's state is left
-    as it was, so a failed pass changes nothing) and the schedule from
-    ``start_epoch`` of ``config.max_iter``. Returns the epoch's record and
-    the optimiser's new state.
-
-    Raises
-    ------
-    ValueError
-        If the pass diverged (the caller keeps its previous model).
-    """
-    optimizer = make_adam(list(net.parameters()), config)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(copy.deepcopy(optimizer_state))
-        for group in optimizer.param_groups:  # the schedule's base rate
-            group["lr"] = group["initial_lr"] = config.learning_rate_init
-    batch_size = min(config.batch_size, source.n_samples)
-    steps = steps_per_epoch(source.n_samples, batch_size)
-    schedule = make_schedule(optimizer, config, steps, start_epoch)
-    means = _run_epoch(
-        net,
-        optimizer,
-        source.device,
-        objective,
-        corrupt,
-        source.epoch(batch_size, config.shuffle, generator),
-        schedule,
-        config.autocast_dtype,
-    )
-    record = _epoch_record(means, TERMS[:2])
-    if _diverged(record, net):
-        raise ValueError(
-            f"Training diverged in this partial_fit call: "
-            f"{_divergence_cause(record, config)}"
-        )
-    return record, optimizer.state_dict()
-
-
-def validation_mse(net: torch.nn.Module, source: RowSource, batch_size: int) -> float:
-    """Mean squared reconstruction error on clean rows (the estimator's score)."""
-    net.eval()
-    total = torch.zeros((), device=source.device)
-    with torch.inference_mode():
-        for start in range(0, source.n_samples, batch_size):
-            rows = torch.arange(start, min(start + batch_size, source.n_samples))
-            total += net.squared_error(source.take(rows)).sum()
-    return (total / source.n_samples).item()
-
-
 def _annealed(losses: list[float], config: TrainingConfig) -> bool:
     """Whether a scheduled run that used all its epochs ended at a minimum.
 
@@ -379,138 +203,375 @@ def _annealed(losses: list[float], config: TrainingConfig) -> bool:
     return last_gain <= max(config.tol, SETTLED_FRACTION * (losses[0] - losses[-1]))
 
 
-def train(
-    net: torch.nn.Module,
-    train_source: RowSource,
-    objective: Callable,
-    config: TrainingConfig,
-    generator: torch.Generator,
-    corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
-    val_source: RowSource | None = None,
-    on_epoch_end: Callable[[int, dict], bool | None] | None = None,
-    neighbors: NeighborTerm | None = None,
-    on_epoch_begin: Callable[[int], None] | None = None,
-) -> TrainingResult:
-    """Train ``net`` in place with Adam and return its history.
+def _finite(net: torch.nn.Module) -> bool:
+    """Whether every weight of ``net`` is finite (one device sync)."""
+    return bool(
+        torch.stack([p.detach().isfinite().all() for p in net.parameters()]).all()
+    )
+
+
+def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@dataclass
+class TrainerState:
+    """What a :class:`Trainer` leaves for the next ``partial_fit`` call: the
+    model's seed, the epochs run (its place in the schedule) and Adam's state."""
+
+    seed: int
+    epochs_done: int = 0
+    optimizer: dict | None = None
+
+
+@dataclass
+class TrainingResult:
+    """What one :meth:`Trainer.run` produced.
+
+    ``history`` has one entry per completed epoch under ``"loss"`` (the
+    optimised objective), each term and, with early stopping, ``"val_mse"``.
+    ``stop_reason`` is one of ``"converged"``, ``"max_iter"``, ``"callback"``
+    (a hook asked to stop), ``"interrupted"`` or ``"diverged"``; for the last
+    two, ``note`` says what happened and which weights were kept. The
+    estimator turns notes into warnings: the engine does not speak to the
+    user.
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    n_iter: int = 0
+    best_epoch: int = 0
+    stop_reason: str = "max_iter"
+    note: str = ""
+
+
+class _Diverged(Exception):
+    """Raised inside an epoch: the reason, for the run to report."""
+
+
+class Trainer:
+    """Trains one network with Adam, an epoch at a time.
 
     Parameters
     ----------
     net : torch.nn.Module
-        An :class:`~skae._networks.Autoencoder`: ``forward`` returns
-        ``(code, output)``, ``encoder`` encodes the tails of edge batches and
-        ``squared_error`` scores the clean validation rows.
-    train_source : RowSource
-        Training rows, already on the training device.
+        An :class:`~skae._networks.Autoencoder`, already on its device;
+        trained in place.
     objective : callable
         ``objective(code, output, clean) -> (reconstruction, penalty)``.
     config : TrainingConfig
-        Optimisation settings.
-    generator : torch.Generator
-        CPU generator for the per-epoch shuffling and the edge sampling.
-    corrupt : callable
-        Applied to each training batch before the forward pass (denoising);
-        the loss always compares with the clean batch.
-    val_source : RowSource or None
-        Held-out rows; when given, early stopping monitors their clean MSE.
-    on_epoch_end : callable or None
-        Called as ``on_epoch_end(epoch, record)`` after each epoch, with the
-        epoch's history entries plus ``"time"`` (seconds) and
-        ``"max_iter"``; a true return value stops training
-        (``stop_reason="callback"``), which then ends as on convergence.
-    neighbors : NeighborTerm or None
+        Optimisation settings; ``max_iter`` is the schedule's length.
+    state : TrainerState
+        The seed, and where a resumed run starts: the schedule position and
+        Adam's moments (a copy is loaded: the caller's state never changes).
+    corruption : Corruption
+        Applied to each training batch before the forward pass; the loss
+        always compares with the clean batch.
+    pair_term : PairTerm or None
         When given, each step reconstructs the heads of ``batch_size``
-        sampled graph edges and adds the neighbour term on their codes;
-        an epoch has as many steps as a pass over the rows.
-    on_epoch_begin : callable or None
-        Called as ``on_epoch_begin(epoch)`` before each epoch.
-
-    Returns
-    -------
-    TrainingResult
-        ``net`` holds the best weights when training stopped early, was
-        interrupted or diverged, and the last weights otherwise.
-
-    Raises
-    ------
-    ValueError
-        If the loss is not finite in the first epoch (nothing usable to keep).
-    KeyboardInterrupt
-        If interrupted before the first epoch completed.
+        sampled pairs and adds the term on their codes; an epoch has as many
+        steps as a pass over the rows.
     """
-    optimizer = make_adam(list(net.parameters()), config)
-    n = train_source.n_samples
-    batch_size = min(config.batch_size, n)
-    schedule = make_schedule(optimizer, config, steps_per_epoch(n, batch_size))
-    # With a schedule, the run length is the budget and the loss flattens by
-    # design only at its end, so the no-improvement rule watches the training
-    # loss only at a constant rate (validation, when given, is always watched).
-    watch_plateau = val_source is not None or config.learning_rate == "constant"
-    terms = [t for t in TERMS if t != "neighbor" or neighbors is not None]
-    keys = ["loss", *terms] + (["val_mse"] if val_source else [])
-    result = TrainingResult(history={k: [] for k in keys})
-    plateau = _Plateau(config.tol, config.n_iter_no_change)
-    best_state = None
-    for epoch in range(1, config.max_iter + 1):
-        if on_epoch_begin is not None:
-            on_epoch_begin(epoch)
-        try:
-            tic = time.perf_counter()
-            batches = (
-                train_source.epoch(batch_size, config.shuffle, generator)
-                if neighbors is None
-                else _edge_batches(neighbors, train_source, batch_size, generator)
-            )
-            means = _run_epoch(
-                net,
-                optimizer,
-                train_source.device,
-                objective,
-                corrupt,
-                batches,
-                schedule,
-                config.autocast_dtype,
-                neighbors,
-            )
-            record = _epoch_record(means, terms)
-            if val_source is not None:
-                record["val_mse"] = validation_mse(net, val_source, batch_size)
-        except KeyboardInterrupt:
-            if best_state is None:
-                raise
-            result.stop_reason = "interrupted"
-            result.note = (
-                f"fit interrupted during epoch {epoch}; keeping the weights of "
-                f"epoch {result.best_epoch}, the best so far."
-            )
-            break
-        if _diverged(record, net):
-            cause = _divergence_cause(record, config)
-            if best_state is None:
-                raise ValueError(f"Training diverged in the first epoch: {cause}")
-            result.stop_reason = "diverged"
-            result.note = (
-                f"Training diverged in epoch {epoch}; stopping and keeping the "
-                f"weights of epoch {result.best_epoch}. {cause}"
-            )
-            break
-        for key in keys:
-            result.history[key].append(record[key])
-        result.n_iter = epoch
-        if plateau.update(record["val_mse" if val_source else "loss"]):
-            best_state, result.best_epoch = _snapshot(net), epoch
-        if on_epoch_end is not None and on_epoch_end(
-            epoch,
-            {**record, "time": time.perf_counter() - tic, "max_iter": config.max_iter},
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        objective: Callable,
+        config: TrainingConfig,
+        state: TrainerState,
+        corruption: Corruption | None = None,
+        pair_term: PairTerm | None = None,
+    ) -> None:
+        self.net, self.objective, self.config = net, objective, config
+        self.corruption = corruption or Corruption()
+        self.pair_term = pair_term
+        self.seed, self.epochs_done = state.seed, state.epochs_done
+        self.optimizer = make_adam(list(net.parameters()), config)
+        if state.optimizer is not None:
+            self.optimizer.load_state_dict(copy.deepcopy(state.optimizer))
+        self.terms = [t for t in TERMS if t != "neighbor" or pair_term is not None]
+
+    def state(self) -> TrainerState:
+        """Where a later run resumes (a copy of Adam's state)."""
+        return TrainerState(
+            self.seed, self.epochs_done, copy.deepcopy(self.optimizer.state_dict())
+        )
+
+    # ------------------------------------------------------------ the run
+    def run(
+        self,
+        source,
+        max_epochs: int,
+        *,
+        val_source=None,
+        hooks: EpochHooks | None = None,
+        what: str = "fit",
+    ) -> TrainingResult:
+        """Run up to ``max_epochs`` epochs over ``source``.
+
+        Parameters
+        ----------
+        source : RowSource or BlockSource
+            Training rows on the network's device.
+        max_epochs : int
+            Epochs in this run.
+        val_source : RowSource or None
+            Held-out rows; when given, early stopping monitors their clean
+            MSE and the run ends with the weights of its best epoch.
+        hooks : EpochHooks or None
+            The callbacks.
+        what : str
+            Names the run in errors (``"fit"``, ``"partial_fit call"``).
+
+        Returns
+        -------
+        TrainingResult
+            The network holds the best weights when the run stopped early,
+            was interrupted or diverged, and the last weights otherwise.
+
+        Raises
+        ------
+        ValueError
+            If the run diverged in its first epoch (nothing of it to keep).
+        KeyboardInterrupt
+            If interrupted before its first epoch completed.
+        """
+        config = self.config
+        batch_size = min(config.batch_size, source.n_samples)
+        # With a schedule, the run length is the budget and the loss flattens
+        # by design only at its end, so the no-improvement rule watches the
+        # training loss only at a constant rate (validation is always watched).
+        watch_plateau = val_source is not None or config.learning_rate == "constant"
+        keys = ["loss", *self.terms] + (["val_mse"] if val_source else [])
+        result = TrainingResult(history={k: [] for k in keys})
+        plateau = _Plateau(config.tol, config.n_iter_no_change)
+        best_state = None
+        self._reference = None
+        for epoch in range(1, max_epochs + 1):
+            if hooks is not None:
+                hooks.begin_epoch(epoch)
+            try:
+                tic = time.perf_counter()
+                record, code_max = self._epoch(source, batch_size)
+                if val_source is not None:
+                    record["val_mse"] = validation_mse(self.net, val_source, batch_size)
+                self._check(record, code_max)
+            except KeyboardInterrupt:
+                if best_state is None:
+                    raise
+                result.stop_reason = "interrupted"
+                result.note = (
+                    f"fit interrupted during epoch {epoch}; keeping the weights of "
+                    f"epoch {result.best_epoch}, the best so far."
+                )
+                break
+            except _Diverged as exc:
+                if best_state is None:
+                    raise ValueError(
+                        f"Training diverged in the first epoch of this {what}: {exc}"
+                    ) from None
+                result.stop_reason = "diverged"
+                result.note = (
+                    f"Training diverged in epoch {epoch}; stopping and keeping the "
+                    f"weights of epoch {result.best_epoch}. {exc}"
+                )
+                break
+            for key in keys:
+                result.history[key].append(record[key])
+            result.n_iter = epoch
+            if plateau.update(record["val_mse" if val_source else "loss"]):
+                best_state, result.best_epoch = _snapshot(self.net), epoch
+            if hooks is not None and hooks.end_epoch(
+                epoch,
+                {
+                    **record,
+                    "time": time.perf_counter() - tic,
+                    "max_iter": config.max_iter,
+                },
+            ):
+                result.stop_reason = "callback"
+                break
+            if watch_plateau and plateau.exhausted:
+                result.stop_reason = "converged"
+                break
+        if result.stop_reason == "max_iter" and _annealed(
+            result.history["loss"], config
         ):
-            result.stop_reason = "callback"
-            break
-        if watch_plateau and plateau.exhausted:
             result.stop_reason = "converged"
-            break
-    if result.stop_reason == "max_iter" and _annealed(result.history["loss"], config):
-        result.stop_reason = "converged"
-    # Early stopping always returns its best epoch (as MLPRegressor does); an
-    # interrupted or diverged run returns its best epoch so far.
-    if val_source is not None or result.stop_reason in ("interrupted", "diverged"):
-        net.load_state_dict(best_state)
-    return result
+        # Early stopping always returns its best epoch (as MLPRegressor does);
+        # an interrupted or diverged run returns its best epoch so far.
+        if val_source is not None or result.stop_reason in ("interrupted", "diverged"):
+            self.net.load_state_dict(best_state)
+        return result
+
+    # ---------------------------------------------------------- an epoch
+    def _epoch(self, source, batch_size: int) -> tuple[dict[str, float], float]:
+        """One pass, its batches seeded from ``(seed, epochs_done)``: the
+        epoch's record (the objective and each term, averaged over rows) and
+        its largest absolute code."""
+        shuffle_seed, noise_seed = epoch_seeds(self.seed, self.epochs_done)
+        generator = torch.Generator().manual_seed(shuffle_seed)
+        noise_gen = torch.Generator(device=source.device).manual_seed(noise_seed)
+        if self.pair_term is None:
+            batches = source.epoch(batch_size, self.config.shuffle, generator)
+        else:
+            batches = self._pair_batches(source, batch_size, generator)
+        steps = steps_per_epoch(source.n_samples, batch_size)
+        sums, code_max = self._steps(batches, steps, source.device, noise_gen)
+        means = (sums / source.n_samples).tolist()
+        record = dict(zip(TERMS, means, strict=True))
+        self.epochs_done += 1
+        return {"loss": sum(means), **{t: record[t] for t in self.terms}}, code_max
+
+    def _pair_batches(
+        self, source, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of pair batches (heads, tails): as many steps, and
+        heads, as a pass over the rows."""
+        for rows in batch_slices(source.n_samples, batch_size):
+            heads, tails = self.pair_term.sample(rows.stop - rows.start, generator)
+            yield source.take(heads), source.take(tails)
+
+    def _steps(
+        self,
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
+        steps: int,
+        device: torch.device,
+        noise_gen: torch.Generator,
+    ) -> tuple[torch.Tensor, float]:
+        """The optimiser steps of one epoch: each term summed over rows, and
+        the largest absolute code.
+
+        With ``autocast_dtype`` the forward pass runs under
+        :func:`torch.autocast` and the objective is computed in float32 from
+        its upcast outputs, so that means over thousands of pixels (and the
+        KL penalty's unit means) are not rounded to bfloat16's mantissa.
+        Sums stay on the device and are read back once per epoch: a
+        ``.item()`` per batch would synchronise a GPU on every step.
+        """
+        net, config = self.net, self.config
+        net.train()
+        autocast = (
+            torch.autocast(device.type, dtype=config.autocast_dtype)
+            if config.autocast_dtype is not None
+            else nullcontext()
+        )
+        sums = torch.zeros(len(TERMS), device=device)
+        code_max = torch.zeros((), device=device)
+        for step, (clean, tails) in enumerate(batches):
+            _set_rate(
+                self.optimizer, scheduled_rate(config, self.epochs_done + step / steps)
+            )
+            with autocast:
+                code, output = net(self.corruption(clean, noise_gen))
+                tail_code = None if tails is None else net.encoder(tails)
+            code = code.float()
+            recon, penalty = self.objective(code, output.float(), clean)
+            neighbor = (
+                torch.zeros_like(recon)
+                if self.pair_term is None
+                else self.pair_term(code, tail_code.float())
+            )
+            terms = torch.stack([recon, penalty, neighbor])
+            loss = terms.sum()
+            if self._reference is None:  # the run's first batch, before any step
+                self._reference = max(abs(loss.item()), 1.0)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            sums += terms.detach() * len(clean)
+            code_max = torch.maximum(code_max, code.detach().abs().amax())
+        return sums, code_max.item()
+
+    def _check(self, record: dict[str, float], code_max: float) -> None:
+        """Raise ``_Diverged`` naming the cause if the epoch diverged: a
+        non-finite or exploding loss, non-finite codes, or non-finite
+        weights (the losses are taken before each step, so the last step
+        can break the weights behind finite losses)."""
+        cause = _divergence_cause(record, code_max, self._reference, self.config)
+        if cause is None and not _finite(self.net):
+            cause = _advice("the weights became non-finite", self.config)
+        if cause is not None:
+            raise _Diverged(cause)
+
+
+def _divergence_cause(
+    record: dict[str, float], code_max: float, reference, config: TrainingConfig
+) -> str | None:
+    """Which quantity diverged, and the parameter to change for it; None if
+    nothing did."""
+    for term, advice in (
+        ("penalty", "lower sparsity_weight"),
+        ("neighbor", "lower neighbor_weight or learning_rate_init"),
+    ):
+        if not math.isfinite(record.get(term, 0.0)):
+            return f"the {_TERM_NAMES[term]} became {record[term]}; {advice}."
+    for key, value in record.items():
+        if not math.isfinite(value):
+            return _advice(f"the {key.replace('_', ' ')} became {value}", config)
+    if reference is not None and record["loss"] > DIVERGENCE_FACTOR * reference:
+        return _advice(
+            f"the loss exploded to {record['loss']:.3g} from {reference:.3g} at "
+            "the start of the run",
+            config,
+        )
+    if not math.isfinite(code_max):
+        return _advice("the codes overflowed float32", config)
+    return None
+
+
+_TERM_NAMES = {"penalty": "sparsity penalty", "neighbor": "neighbour term"}
+
+
+def _advice(what: str, config: TrainingConfig) -> str:
+    return (
+        f"{what}. Lower learning_rate_init (now {config.learning_rate_init}), "
+        "scale the inputs (e.g. with MinMaxScaler or StandardScaler), or lower "
+        "noise_level if gaussian noise is on."
+    )
+
+
+def validation_mse(net: torch.nn.Module, source, batch_size: int) -> float:
+    """Mean squared reconstruction error on clean rows (the estimator's score)."""
+    net.eval()
+    total = torch.zeros((), device=source.device)
+    with torch.inference_mode():
+        for rows in batch_slices(source.n_samples, batch_size):
+            index = torch.arange(rows.start, rows.stop)
+            total += net.squared_error(source.take(index)).sum()
+    return (total / source.n_samples).item()
+
+
+def fit_codes(
+    encoder: torch.nn.Module,
+    source,
+    targets: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    generator: torch.Generator,
+    corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+) -> None:
+    """Regress ``encoder`` onto ``targets`` (one target code per source row).
+
+    A warm start: ``steps`` Adam steps of mean squared error on random row
+    batches, with the learning rate annealed along half a cosine (so the
+    regression ends at a minimum, not at its last noisy step) and an
+    optimiser of its own, so that the main run's Adam starts from fresh
+    moment estimates. ``corrupt`` is applied to each batch of inputs: noise
+    there makes the encoder a smoother function of its input, which places
+    unseen rows better. ``targets`` lives on the source's device.
+    """
+    config = TrainingConfig(
+        learning_rate_init=learning_rate, learning_rate="cosine", max_iter=1
+    )
+    optimizer = make_adam(list(encoder.parameters()), config)
+    n = source.n_samples
+    encoder.train()
+    for step in range(steps):
+        _set_rate(optimizer, scheduled_rate(config, step / max(steps, 1)))
+        rows = torch.randint(n, (min(batch_size, n),), generator=generator)
+        codes = encoder(corrupt(source.take(rows)))
+        loss = ((codes - targets[rows.to(targets.device)]) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()

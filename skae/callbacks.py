@@ -1,19 +1,28 @@
 """Per-epoch callbacks for :class:`~skae.AutoencoderTransformer`.
 
-A callback is any callable ``callback(estimator, epoch, record)`` passed in
-the estimator's ``callbacks`` list. :meth:`~skae.AutoencoderTransformer.fit`
-calls it after each epoch (``partial_fit`` after each call) with the epoch
-number, counted from 1, and the epoch's ``record``: the terms of
-``history_`` for that epoch (``"loss"``, ``"reconstruction"``,
+The protocol, declared by :class:`Callback`: a callback is any callable
+``callback(estimator, epoch, record)`` passed in the estimator's
+``callbacks`` list. :meth:`~skae.AutoencoderTransformer.fit` calls it after
+each epoch (``partial_fit`` after each call) with the epoch number, counted
+from 1 (``n_iter_`` for ``partial_fit``), and the epoch's ``record``: the
+terms of ``history_`` for that epoch (``"loss"``, ``"reconstruction"``,
 ``"penalty"``, and ``"neighbor"`` or ``"val_mse"`` when present), plus
 ``"time"`` (the epoch's seconds) and ``"max_iter"`` (the run's budget of
-epochs). Returning True stops training; the estimator then ends as on
-convergence (no warning, the best epoch's weights kept with early
-stopping), with ``stop_reason_ == "callback"``.
+epochs). Any true return value (``True``, 1, a non-empty string...) stops
+training; the estimator then ends as on convergence (no warning, the best
+epoch's weights kept with early stopping), with ``stop_reason_ ==
+"callback"``. Every callback sees every epoch, even after one asked to stop.
 
-A callback may also define ``on_fit_end(estimator)``, called once the
-fitted attributes are set, whichever way training ended; it is the place to
-close a progress bar or a file.
+A callback may also define ``on_fit_end(estimator)``, called once per
+``fit`` or ``partial_fit`` call whichever way it ended: after the fitted
+attributes are set, or after a failed call has restored the estimator. It is
+the place to close a progress bar or a file.
+
+An exception raised by a callback, ``on_fit_end`` included, fails the call
+and leaves the estimator exactly as it was before it (a previously fitted
+model keeps working). A callback may read the estimator; what it changes
+(``set_params``) applies to the next call only: the fitted attributes
+always describe the model that was trained.
 
 ``verbose=True`` is :class:`PrintEpochs` run before the callbacks.
 """
@@ -23,10 +32,28 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-__all__ = ["PrintEpochs", "ProgressBar"]
+__all__ = ["Callback", "PrintEpochs", "ProgressBar"]
 
 
-class PrintEpochs:
+class Callback:
+    """Base class of skae's callbacks, declaring the protocol.
+
+    Subclass it and override :meth:`__call__` (and :meth:`on_fit_end` where
+    something must be closed). Plain functions ``f(estimator, epoch,
+    record)`` are callbacks too; subclassing only documents the intent and
+    gives the no-op ``on_fit_end``.
+    """
+
+    def __call__(self, estimator, epoch: int, record: dict[str, Any]) -> bool | None:
+        """After each epoch; return a true value to stop training."""
+        return None
+
+    def on_fit_end(self, estimator) -> None:
+        """Once the ``fit`` or ``partial_fit`` call has ended."""
+        return None
+
+
+class PrintEpochs(Callback):
     """Print one line per epoch: the losses and the epoch's time.
 
     Parameters
@@ -53,7 +80,7 @@ class PrintEpochs:
         )
 
 
-class ProgressBar:
+class ProgressBar(Callback):
     """A `tqdm <https://tqdm.github.io>`_ progress bar over the epochs.
 
     Shows the loss (and ``val_mse`` with early stopping) as the bar's

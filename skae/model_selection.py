@@ -11,6 +11,7 @@ example, offered here as a ``refit`` callable for
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from numbers import Real
 
 import numpy as np
 
@@ -32,6 +33,28 @@ def _param_key(cv_results: Mapping, param: str) -> str:
             "the full name, e.g. 'autoencodertransformer__n_components'."
         )
     return matches[0]
+
+
+def _check_margin(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number >= 0, got {value!r}.")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
+def _column(cv_results: Mapping, stat: str, scoring: str):
+    """``cv_results[f"{stat}_test_{scoring}"]``, or an error naming the
+    scorers the search has."""
+    key = f"{stat}_test_{scoring}"
+    if key not in cv_results:
+        scorers = sorted(
+            k[len("mean_test_") :] for k in cv_results if k.startswith("mean_test_")
+        )
+        raise ValueError(
+            f"smallest_within: the search results have no {key!r} column; its "
+            f"scorers are {scorers}. Pass scoring= one of them."
+        )
+    return cv_results[key]
 
 
 def smallest_within(
@@ -83,24 +106,40 @@ def smallest_within(
     ...     refit=smallest_within(tolerance=0.002),
     ... )
     """
-    if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
-        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}.")
-    if not (np.isfinite(n_std) and n_std >= 0):
-        raise ValueError(f"n_std must be a number >= 0, got {n_std!r}.")
+    if not isinstance(param, str):
+        raise TypeError(f"param must be a parameter name (str), got {param!r}.")
+    if not isinstance(scoring, str):
+        raise TypeError(f"scoring must be a metric name (str), got {scoring!r}.")
+    if tolerance is not None:
+        _check_margin(tolerance, "tolerance")
+    _check_margin(n_std, "n_std")
 
     def refit(cv_results: Mapping) -> int:
-        means = np.asarray(cv_results[f"mean_test_{scoring}"], dtype=float)
+        means = np.asarray(_column(cv_results, "mean", scoring), dtype=float)
         if np.all(np.isnan(means)):
             raise ValueError("smallest_within: every candidate failed to score.")
         best = int(np.nanargmax(means))
-        margin = (
-            tolerance
-            if tolerance is not None
-            else n_std * float(cv_results[f"std_test_{scoring}"][best])
-        )
+        if tolerance is not None:
+            margin = tolerance
+        else:
+            margin = n_std * float(_column(cv_results, "std", scoring)[best])
+            if not np.isfinite(margin):
+                raise ValueError(
+                    "smallest_within: the best candidate's scores have no finite "
+                    f"spread across folds (std_test_{scoring} is "
+                    f"{cv_results[f'std_test_{scoring}'][best]!r}); pass an "
+                    "absolute tolerance instead."
+                )
         values = np.asarray(cv_results[_param_key(cv_results, param)], dtype=object)
         ok = np.flatnonzero(means >= means[best] - margin)  # NaN compares False
-        smallest = min(values[i] for i in ok)
+        try:
+            smallest = min(values[i] for i in ok)
+        except TypeError:
+            raise ValueError(
+                f"smallest_within: the values of {param!r} in the search "
+                f"({sorted(map(repr, set(values.tolist())))}) cannot be ordered; "
+                "search one kind of value (e.g. only integers)."
+            ) from None
         tied = [i for i in ok if values[i] == smallest]
         return int(max(tied, key=lambda i: means[i]))
 

@@ -385,7 +385,9 @@ def test_stale_partial_files_from_killed_downloads_are_removed(tmp_path, serve):
     assert not stale.exists() and live.exists()
 
 
-@pytest.mark.parametrize("timeout", [0, -1, True, "10"])
+@pytest.mark.parametrize(
+    "timeout", [0, -1, True, "10", float("nan"), float("inf"), -float("inf")]
+)
 def test_bad_timeout(tmp_path, timeout):
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         fetch_mnist(data_home=tmp_path, subset="test", timeout=timeout)

@@ -206,10 +206,15 @@ def test_dataframe_input_records_feature_names(blobs):
     )
 
 
-def test_sparse_input_trains_like_dense(blobs):
-    X = np.where(blobs > 0.5, blobs, 0).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_input_trains_like_dense(blobs, dtype):
+    # Scaled up, so that a float32 accumulation of the column means (scipy's
+    # mean, even with dtype=float64) would start a different model.
+    X = np.where(blobs > 0.5, blobs * 1000, 0).astype(dtype)
     dense = small_ae().fit(X)
     sparse = small_ae().fit(sp.csr_matrix(X))
+    # The same data as sparse or dense rows: the same model, bit for bit.
+    np.testing.assert_array_equal(sparse.transform(X), dense.transform(X))
     np.testing.assert_allclose(
         sparse.transform(sp.csr_matrix(X)), dense.transform(X), atol=1e-5
     )
@@ -311,8 +316,13 @@ def test_cosine_schedule_warns_only_when_cut_short(blobs):
     ],
 )
 def test_auto_max_iter_is_a_step_budget(n_samples, batch_size, neighbor_weight, epochs):
+    from skae._data import summarize
+    from skae._fit_plan import plan_fit
+
     ae = AutoencoderTransformer(batch_size=batch_size, neighbor_weight=neighbor_weight)
-    assert ae._resolve_max_iter(n_samples) == epochs
+    summary = summarize(np.zeros((1, 4), dtype=np.float32))
+    plan = plan_fit(ae.get_params(), summary, n_samples, 4, seed=0)
+    assert plan.max_iter == epochs
     batches = math.ceil(n_samples / min(batch_size, n_samples))
     budget = 2500
     # About `budget` optimiser steps unless the epoch bounds (10, 1000) bind.
@@ -376,7 +386,7 @@ def test_early_stopping_records_validation_and_stops(blobs):
 
 
 def test_interrupt_keeps_best_weights_and_a_working_model(blobs, monkeypatch):
-    import skae._estimator as estimator_module
+    import skae._fit_plan as estimator_module
 
     calls = {"n": 0}
     original = estimator_module.Objective
@@ -505,7 +515,7 @@ def test_fit_streams_batches_instead_of_copying_the_data():
 
 
 def test_divergence_mid_training_warns_at_the_callers_line(blobs, monkeypatch):
-    import skae._estimator as estimator_module
+    import skae._fit_plan as estimator_module
 
     original = estimator_module.Objective
     calls = {"n": 0}
@@ -522,3 +532,18 @@ def test_divergence_mid_training_warns_at_the_callers_line(blobs, monkeypatch):
     assert ae.stop_reason_ == "diverged" and ae.n_iter_ == 2
     # Attributed to this file, not to skae's or sklearn's internals.
     assert caught[0].filename == __file__
+
+
+def test_finite_but_huge_inputs_are_an_error_not_nan_codes(blobs):
+    ae = small_ae().fit(blobs)
+    # Finite float32 values, beyond what the network's sums can hold.
+    huge = (blobs / np.abs(blobs).max() * 3e38).astype(np.float32)
+    for method, data in [
+        (ae.transform, huge),
+        (ae.score_samples, huge),
+        (ae.inverse_transform, np.full((4, 3), 3e38, dtype=np.float32)),
+    ]:
+        with pytest.raises(ValueError, match=r"overflowed float32 .*Rescale X"):
+            method(data)
+    with pytest.raises(ValueError, match="diverged in the first epoch"):
+        small_ae().fit(huge)

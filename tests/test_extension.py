@@ -237,3 +237,117 @@ def test_export_needs_a_fitted_model_and_a_known_format(fitted, tmp_path):
         export_encoder(AutoencoderTransformer(), tmp_path / "e.pt2")
     with pytest.raises(ValueError, match="format must be one of"):
         export_encoder(fitted, tmp_path / "e", format="pickle")
+
+
+# ------------------------------------------------- user modules, the edges
+def test_modules_without_parameters_are_refused_clearly(digits):
+    ae = AutoencoderTransformer(2, encoder=nn.Identity(), decoder=nn.Identity())
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        ae.fit(digits[:, :2])
+    # A fixed encoder with a built decoder still trains the decoder.
+    fixed = fit_quietly(
+        AutoencoderTransformer(2, encoder=nn.Linear(64, 2).requires_grad_(False),
+                               max_iter=1),
+        digits,
+    )  # fmt: skip
+    assert fixed.transform(digits).shape == (600, 2)
+
+
+def test_modules_on_the_meta_device_and_scripted_modules_are_refused(digits):
+    with pytest.raises(ValueError, match=r"\(Linear\) has parameters on the meta"):
+        AutoencoderTransformer(2, encoder=nn.Linear(64, 2, device="meta")).fit(digits)
+    scripted = torch.jit.script(nn.Linear(64, 2))
+    with pytest.raises(TypeError, match="is a TorchScript module"):
+        AutoencoderTransformer(2, encoder=scripted).fit(digits)
+
+
+def test_batch_norm_with_a_last_batch_of_one_row(digits):
+    encoder = nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 2))
+    # 65 rows at batch 32: the last row joins the second batch.
+    ae = fit_quietly(
+        AutoencoderTransformer(2, encoder=encoder, batch_size=32, max_iter=2),
+        digits[:65],
+    )
+    assert np.isfinite(ae.transform(digits)).all()
+
+
+def _local_module():
+    class Local(nn.Module):  # defined in a function: pickle cannot find it
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 2)
+
+        def forward(self, x):
+            return self.linear(x)
+
+    return Local()
+
+
+def test_modules_defined_in_a_function_copy_clone_and_fail_to_pickle_at_the_call(
+    digits,
+):
+    import copy
+
+    ae = fit_quietly(
+        AutoencoderTransformer(2, encoder=_local_module(), max_iter=1), digits
+    )
+    np.testing.assert_array_equal(
+        copy.deepcopy(ae).transform(digits), ae.transform(digits)
+    )
+    assert clone(ae).encoder is not ae.encoder
+    with pytest.raises((AttributeError, pickle.PicklingError), match="Local"):
+        pickle.dumps(ae)
+
+
+# ------------------------------------------------------------ export edges
+class Branchy(nn.Module):
+    """An encoder whose result depends on a Python branch on its input."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 2)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.linear(x)
+        return -self.linear(x)
+
+
+def test_a_trace_that_would_be_silently_wrong_is_refused(digits, tmp_path):
+    ae = fit_quietly(AutoencoderTransformer(2, encoder=Branchy(), max_iter=1), digits)
+    with pytest.raises(ValueError, match="depends on its input's values"):
+        export_encoder(ae, tmp_path / "e.ts", format="torchscript")
+    assert not (tmp_path / "e.ts").exists()
+
+
+def test_exporting_something_else_is_a_type_error(digits, tmp_path):
+    with pytest.raises(TypeError, match="got PCA"):
+        export_encoder(PCA(2).fit(digits), tmp_path / "e.pt2")
+
+
+def test_onnx_is_one_self_contained_file(fitted, digits, tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    path = export_encoder(fitted, tmp_path / "encoder.onnx", format="onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["encoder.onnx"]
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (tmp_path / "encoder.onnx").rename(moved / "e.onnx")
+    session = ort.InferenceSession(str(moved / "e.onnx"))
+    codes = session.run(None, {"x": digits[:5]})[0]
+    np.testing.assert_allclose(codes, fitted.transform(digits[:5]), atol=1e-4)
+    assert path.endswith("encoder.onnx")
+
+
+def test_bad_export_paths_are_clear_errors_and_leave_no_file(fitted, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"folder .* does not exist"):
+        export_encoder(fitted, tmp_path / "missing" / "e.pt2")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        export_encoder(fitted, tmp_path)
+    with pytest.raises(TypeError, match="path must be a str"):
+        export_encoder(fitted, 42)
+    ae = fit_quietly(AutoencoderTransformer(2, encoder=Branchy(), max_iter=1),
+                     np.ones((20, 64), dtype=np.float32))  # fmt: skip
+    with pytest.raises(ValueError):
+        export_encoder(ae, tmp_path / "e.ts", format="torchscript")
+    assert list(tmp_path.iterdir()) == []  # no partial or temporary file

@@ -48,6 +48,34 @@ def test_failed_candidates_are_ignored_and_bad_arguments_refused():
         smallest_within("alpha")(cv)
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"param": 3}, TypeError, "param must be a parameter name"),
+        ({"tolerance": "a"}, TypeError, "tolerance must be a number"),
+        ({"tolerance": np.nan}, ValueError, "tolerance must be a finite number"),
+        ({"n_std": np.inf}, ValueError, "n_std must be a finite number"),
+        ({"n_std": True}, TypeError, "n_std must be a number"),
+        ({"scoring": None}, TypeError, "scoring must be a metric name"),
+    ],
+)
+def test_bad_arguments_are_refused_when_the_rule_is_made(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        smallest_within(**kwargs)
+
+
+def test_missing_columns_and_nan_spreads_get_clear_errors():
+    cv = results([2, 8, 32], [-0.03, -0.02, -0.019], [0.001, 0.001, np.nan])
+    with pytest.raises(ValueError, match=r"no finite spread.*tolerance"):
+        smallest_within()(cv)
+    assert smallest_within(tolerance=0.015)(cv) == 0  # no spread needed
+    with pytest.raises(ValueError, match=r"no 'mean_test_acc' column.*\['score'\]"):
+        smallest_within(scoring="acc")(cv)
+    del cv["std_test_score"]
+    with pytest.raises(ValueError, match="no 'std_test_score' column"):
+        smallest_within()(cv)
+
+
 def test_in_a_real_search_over_a_pipeline(mnist_small):
     X_train = mnist_small[0][:600]
     grid = {"autoencodertransformer__n_components": [2, 8, 32]}
@@ -67,3 +95,9 @@ def test_in_a_real_search_over_a_pipeline(mnist_small):
     chosen.fit(X_train)
     assert chosen.best_params_ == {"autoencodertransformer__n_components": 8}
     assert chosen.best_estimator_[-1].n_components_ == 8
+
+
+def test_values_that_cannot_be_ordered_are_a_clear_error():
+    cv = results([None, 8, 32], [-0.03, -0.02, -0.019], [0.001, 0.001, 0.001])
+    with pytest.raises(ValueError, match="cannot be ordered"):
+        smallest_within(tolerance=0.05)(cv)

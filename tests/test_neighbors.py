@@ -16,6 +16,7 @@ from skae._neighbors import (
     edge_curve,
     fuzzy_graph,
     spectral_start,
+    start_steps,
     umap_layout,
 )
 from skae._training import fit_codes
@@ -279,8 +280,10 @@ def test_term_keeps_digit_neighbourhoods_in_two_dimensions(mnist):
 
 def test_explicit_max_iter_shortens_the_warm_start_in_proportion():
     # 60,000 rows at batch 256: "auto" is 11 epochs (2,500 steps).
-    steps = {m: AutoencoderTransformer(max_iter=m)._warm_start_steps(60000)
+    from skae._fit_plan import auto_epochs
+
+    steps = {m: start_steps(m, auto_epochs(60000, 256))
              for m in ("auto", 11, 22, 5, 1)}  # fmt: skip
     assert steps == {"auto": 3000, 11: 3000, 22: 3000, 5: 1364, 1: 273}
     # 300 rows: "auto" is 1,000 epochs, so a one-epoch smoke test starts in 3.
-    assert AutoencoderTransformer(max_iter=1)._warm_start_steps(300) == 3
+    assert start_steps(1, auto_epochs(300, 256)) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -47,12 +48,14 @@ def test_first_call_builds_the_network_and_later_calls_continue(blobs):
 
 def test_optimiser_state_persists_between_calls(blobs):
     ae = small_ae().partial_fit(blobs)
-    state = ae._partial_["optimizer"]["state"]
+    state = ae._trainer_state_.optimizer["state"]
     assert state and all(s["step"] > 0 for s in state.values())
     steps = next(iter(state.values()))["step"].item()
     ae.partial_fit(blobs)
     # One pass of 200 rows at batch 32 is 7 Adam steps: they add up.
-    assert next(iter(ae._partial_["optimizer"]["state"].values()))["step"] == 2 * steps
+    assert (
+        next(iter(ae._trainer_state_.optimizer["state"].values()))["step"] == 2 * steps
+    )
 
 
 def test_same_calls_give_the_same_model_pickled_in_between_or_not(blobs):
@@ -240,6 +243,8 @@ def test_progress_bar_callback_counts_epochs(blobs):
 def test_callbacks_must_be_callables(blobs):
     with pytest.raises(TypeError, match="callbacks must be a list of callables"):
         small_ae(callbacks=["print"]).fit(blobs)
+    with pytest.raises(TypeError, match="the class PrintEpochs, not an instance"):
+        small_ae(callbacks=[PrintEpochs]).fit(blobs)
 
 
 def test_partial_fit_calls_the_callbacks_once_per_call(blobs):
@@ -305,3 +310,145 @@ def test_copy_on_write_maps_are_never_released(tmp_path, blobs):
     assert skae._data._shared_mapping(np.load(path, mmap_mode="c")) is None
     assert skae._data._shared_mapping(np.load(path, mmap_mode="r")[10:]) is not None
     assert skae._data._shared_mapping(blobs) is None
+
+
+# ------------------------------------------------------------ one engine
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"noise": "masking", "sparsity": "kl", "loss": "mse"},
+        {"learning_rate": "constant", "alpha": 1e-3},
+    ],
+)
+def test_fit_equals_max_iter_partial_fit_calls(blobs, params):
+    """fit and partial_fit run the same engine: same seed, same epochs, same
+    schedule, so the same weights, bit for bit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 4 epochs is short
+        fitted = small_ae(max_iter=4, tol=0.0, **params).fit(blobs)
+    streamed = small_ae(max_iter=4, tol=0.0, **params)
+    for _ in range(4):
+        streamed.partial_fit(blobs)
+    np.testing.assert_array_equal(streamed.transform(blobs), fitted.transform(blobs))
+    assert streamed.loss_curve_ == fitted.loss_curve_
+    assert streamed.n_iter_ == fitted.n_iter_ == 4
+
+
+def test_set_params_between_calls_cannot_desynchronise_the_model(blobs):
+    ae = small_ae().partial_fit(blobs)
+    before = ae.transform(blobs)
+    ae.set_params(n_components=5)
+    with pytest.raises(ValueError, match="different network than the fitted one"):
+        ae.partial_fit(blobs)
+    assert ae.n_components_ == 3 and ae.n_iter_ == 1
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+    # Training settings are read at each call; the attributes stay the model's.
+    ae.set_params(n_components=3, learning_rate_init=1e-3, max_iter=99)
+    ae.partial_fit(blobs)
+    assert ae.n_iter_ == 2 and ae.max_iter_ == 10 and ae.n_components_ == 3
+
+
+def test_a_callback_that_changes_the_estimator_does_not_change_the_attributes(
+    blobs, tmp_path
+):
+    from skae import load_model, save_model
+
+    def meddle(estimator, epoch, record):
+        estimator.set_params(n_components=7, hidden_layer_sizes=(2,))
+
+    ae = small_ae(max_iter=2, callbacks=[meddle])
+    with pytest.warns(ConvergenceWarning):
+        ae.fit(blobs)
+    assert ae.n_components_ == 3 and ae.transform(blobs).shape == (200, 3)
+    assert ae.n_components == 7  # the parameter changed, for the next fit
+    # The model file holds the parameters the model was fitted with.
+    ae.set_params(callbacks=None)
+    save_model(ae, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.n_components == 3 and loaded.hidden_layer_sizes == (16,)
+    np.testing.assert_array_equal(loaded.transform(blobs), ae.transform(blobs))
+
+
+def test_fit_after_partial_fit_starts_a_fresh_stream(blobs):
+    ae = small_ae().partial_fit(blobs)
+    assert ae._trainer_state_.epochs_done == 1
+    with warnings_as_errors():
+        ae.set_params(max_iter=3, tol=1.0).fit(blobs)
+    assert ae._trainer_state_ is None and ae.n_iter_ == 3
+
+
+def test_partial_fit_divergence_by_magnitude_keeps_the_model(blobs, monkeypatch):
+    import skae._fit_plan as plan_module
+
+    ae = small_ae().partial_fit(blobs)
+    before = ae.transform(blobs)
+    original = plan_module.Objective
+
+    class Exploding(original):
+        calls = 0
+
+        def __call__(self, *args):
+            Exploding.calls += 1
+            recon, penalty = super().__call__(*args)
+            return recon * 1e4 ** min(Exploding.calls, 6), penalty
+
+    monkeypatch.setattr(plan_module, "Objective", Exploding)
+    with pytest.raises(ValueError, match="partial_fit call: the loss exploded"):
+        ae.partial_fit(blobs)
+    assert ae.n_iter_ == 1
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+
+
+# ----------------------------------------------------- callback protocol
+@pytest.mark.parametrize("answer", [1, "stop", [0], np.True_])
+def test_any_true_answer_stops(blobs, answer):
+    ae = small_ae(max_iter=20, callbacks=[lambda est, epoch, rec: answer])
+    with warnings_as_errors():
+        ae.fit(blobs)
+    assert ae.n_iter_ == 1 and ae.stop_reason_ == "callback"
+
+
+class FailsAtTheEnd(skae.callbacks.Callback):
+    def on_fit_end(self, estimator):
+        raise RuntimeError("cannot close the log")
+
+
+def test_a_failing_on_fit_end_leaves_the_previous_model(blobs):
+    ae = small_ae(max_iter=2)
+    with pytest.warns(ConvergenceWarning):
+        ae.fit(blobs)
+    before, state = ae.transform(blobs), dict(ae.__dict__)
+    ae.set_params(callbacks=[FailsAtTheEnd()], max_iter=4)
+    with pytest.raises(RuntimeError, match="cannot close the log"):
+        ae.fit(blobs)
+    assert ae.n_iter_ == 2 and ae.history_ == state["history_"]
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+    with pytest.raises(RuntimeError, match="cannot close the log"):
+        ae.partial_fit(blobs)
+    assert ae.n_iter_ == 2
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+
+
+def test_a_callback_raising_mid_warm_start_leaves_the_previous_model(blobs):
+    ae = small_ae(max_iter=2)
+    with pytest.warns(ConvergenceWarning):
+        ae.fit(blobs)
+    before = ae.transform(blobs)
+
+    def fail_at_2(estimator, epoch, record):
+        if epoch == 2:
+            raise KeyError("boom")
+
+    ae.set_params(warm_start=True, callbacks=[fail_at_2])
+    with pytest.raises(KeyError):
+        ae.fit(blobs)
+    assert ae.n_iter_ == 2
+    np.testing.assert_array_equal(ae.transform(blobs), before)
+
+
+def test_the_declared_protocol_is_what_the_shipped_callbacks_follow():
+    from skae.callbacks import Callback
+
+    assert issubclass(PrintEpochs, Callback) and issubclass(ProgressBar, Callback)
+    assert Callback()(None, 1, {}) is None and Callback().on_fit_end(None) is None

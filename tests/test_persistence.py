@@ -100,3 +100,106 @@ def test_save_needs_a_fitted_estimator(tmp_path):
         save_model(AutoencoderTransformer(), tmp_path / "m.pt")
     with pytest.raises(TypeError, match="saves an AutoencoderTransformer"):
         save_model(object(), tmp_path / "m.pt")
+
+
+# --------------------------------------------------- the file is untrusted
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "m.pt"
+    ae = AutoencoderTransformer(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
+    ).fit(X)
+    save_model(ae, path)
+    return torch.load(path, weights_only=True)
+
+
+def _edit_json(content, key, **changes):
+    import json
+
+    value = json.loads(content[key])
+    for name, new in changes.items():
+        if new is ...:
+            del value[name]
+        else:
+            value[name] = new
+    return {**content, key: json.dumps(value)}
+
+
+def _deep(n):
+    return "[" * n + "]" * n
+
+
+HOSTILE = {
+    "missing field": lambda c: {k: v for k, v in c.items() if k != "decoder"},
+    "extra field": lambda c: {**c, "code": "print(1)"},
+    "params not text": lambda c: {**c, "params": 42},
+    "params not JSON": lambda c: {**c, "params": "{not json"},
+    "params deeply nested": lambda c: {**c, "params": _deep(100_000)},
+    "fitted deeply nested": lambda c: {
+        **c,
+        "fitted": c["fitted"][:-1] + ', "x": ' + _deep(100_000) + "}",
+    },
+    "unknown parameter": lambda c: _edit_json(c, "params", evil=1),
+    "parameter of the wrong type": lambda c: _edit_json(c, "params", n_components="2"),
+    "code in a parameter": lambda c: _edit_json(c, "params", callbacks=["x"]),
+    "missing attribute": lambda c: _edit_json(c, "fitted", n_iter_=...),
+    "unknown attribute": lambda c: _edit_json(c, "fitted", __class__="os.system"),
+    "attribute of the wrong type": lambda c: _edit_json(c, "fitted", n_iter_="3"),
+    "unknown loss": lambda c: _edit_json(c, "fitted", reconstruction_loss_="evil"),
+    "history of strings": lambda c: _edit_json(c, "fitted", history_={"loss": ["a"]}),
+    "names of the wrong length": lambda c: _edit_json(
+        c, "fitted", feature_names_in_=["a"]
+    ),
+    "code size disagrees": lambda c: _edit_json(c, "fitted", n_components_=3),
+    "gigabytes from a few bytes": lambda c: _edit_json(
+        c, "fitted", n_features_in_=10**9
+    ),
+    "huge layers": lambda c: _edit_json(c, "params", hidden_layer_sizes=[10**9]),
+    "weights not a dict": lambda c: {**c, "encoder": [1, 2]},
+    "weight of the wrong shape": lambda c: {
+        **c,
+        "encoder": {**c["encoder"], "0.weight": torch.zeros(3, 3)},
+    },
+    "non-finite weights": lambda c: {
+        **c,
+        "decoder": {
+            **c["decoder"],
+            "0.bias": torch.full_like(c["decoder"]["0.bias"], np.nan),
+        },
+    },
+    "float64 weights": lambda c: {
+        **c,
+        "encoder": {k: v.double() for k, v in c["encoder"].items()},
+    },
+}
+
+
+@pytest.mark.parametrize("edit", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_corrupted_or_edited_file_is_one_clear_value_error(tmp_path, saved, edit):
+    torch.save(edit(saved), tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match=r"edited\.pt"):
+        load_model(tmp_path / "edited.pt")
+
+
+def test_a_truncated_file_is_a_clear_value_error(tmp_path, saved):
+    torch.save(saved, tmp_path / "whole.pt")
+    data = (tmp_path / "whole.pt").read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 10):
+        (tmp_path / "cut.pt").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="not a skae model file readable"):
+            load_model(tmp_path / "cut.pt")
+
+
+def test_bad_paths_are_clear_errors(tmp_path):
+    ae = AutoencoderTransformer(n_components=2, max_iter=1, random_state=0)
+    with pytest.warns(Warning):
+        ae.fit(X)
+    with pytest.raises(FileNotFoundError, match=r"folder .* does not exist"):
+        save_model(ae, tmp_path / "missing" / "m.pt")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        save_model(ae, tmp_path)
+    with pytest.raises(TypeError, match="path must be a str"):
+        save_model(ae, 42)
+    with pytest.raises(FileNotFoundError, match="there is no file"):
+        load_model(tmp_path / "absent.pt")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind

@@ -1,4 +1,5 @@
-"""The training loop on its own: best weights, divergence, interrupts."""
+"""The training engine on its own: best weights, divergence, interrupts,
+resuming, the schedule."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from skae._data import RowSource
 from skae._networks import build_dense
 from skae._objectives import Objective
 from skae._training import (
+    Trainer,
+    TrainerState,
     TrainingConfig,
     _annealed,
     _Plateau,
-    train,
+    scheduled_rate,
     validation_mse,
 )
 
@@ -29,6 +32,26 @@ def make_problem(seed=0, n=120, d=10):
     torch.manual_seed(seed)
     net = build_dense(d, 2, (8,), "tanh")
     return net, RowSource(X[:100], CPU), RowSource(X[100:], CPU)
+
+
+class Hooks:
+    """``on_epoch_end(epoch, record)`` as the trainer's hooks."""
+
+    def __init__(self, on_epoch_end):
+        self.on_epoch_end = on_epoch_end
+
+    def begin_epoch(self, epoch):
+        pass
+
+    def end_epoch(self, epoch, record):
+        return self.on_epoch_end(epoch, record)
+
+
+def train(net, source, objective, config, seed=0, val_source=None, on_epoch_end=None):
+    """A fresh trainer's run of ``config.max_iter`` epochs (what fit does)."""
+    trainer = Trainer(net, objective, config, TrainerState(seed))
+    hooks = None if on_epoch_end is None else Hooks(on_epoch_end)
+    return trainer.run(source, config.max_iter, val_source=val_source, hooks=hooks)
 
 
 def states_equal(a, b):
@@ -60,7 +83,6 @@ def test_early_stopping_restores_best_validation_epoch():
         source,
         Objective(),
         config,
-        torch.Generator().manual_seed(0),
         val_source=val,
         on_epoch_end=remember,
     )
@@ -108,7 +130,6 @@ def test_failure_mid_training_keeps_best_finite_weights(failure, reason):
         source,
         objective,
         config,
-        torch.Generator().manual_seed(0),
         on_epoch_end=remember,
     )
     # The loop reports; the estimator warns (tests/test_estimator.py).
@@ -159,7 +180,6 @@ def test_a_last_step_that_breaks_the_weights_is_caught():
         source,
         LastStepBlowsUp(at_call=15),  # 5 batches per epoch: the very last
         config,
-        torch.Generator().manual_seed(0),
         on_epoch_end=remember,
     )
     assert re.search("diverged in epoch 3.*weights of epoch 2", result.note)
@@ -176,16 +196,15 @@ def test_interrupt_before_first_epoch_propagates():
             source,
             FailingObjective(1, "interrupt"),
             TrainingConfig(batch_size=20),
-            torch.Generator().manual_seed(0),
         )
 
 
-def test_shuffling_is_driven_by_the_generator():
+def test_shuffling_is_driven_by_the_seed():
     results = []
     for seed in (0, 0, 1):
         net, source, _ = make_problem()
         config = TrainingConfig(batch_size=10, max_iter=3)
-        train(net, source, Objective(), config, torch.Generator().manual_seed(seed))
+        train(net, source, Objective(), config, seed)
         results.append(net.encoder[0].weight.detach().clone())
     assert torch.equal(results[0], results[1])
     assert not torch.equal(results[0], results[2])
@@ -212,35 +231,19 @@ def test_adam_is_fused_when_available_and_falls_back_otherwise(monkeypatch):
 
 
 def test_cosine_schedule_anneals_per_step_to_zero():
-    from skae._training import make_schedule
-
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=0.1)
-    schedule = make_schedule(
-        optimizer, TrainingConfig(learning_rate="cosine", max_iter=4), 5
-    )
-    rates = []
-    for _ in range(20):  # 4 epochs of 5 steps
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        schedule.step()
+    config = TrainingConfig(learning_rate="cosine", learning_rate_init=0.1, max_iter=4)
+    rates = [scheduled_rate(config, step / 5) for step in range(20)]  # 4 x 5 steps
     assert rates[0] == pytest.approx(0.1)
     assert rates[10] == pytest.approx(0.05)  # half-way: half the rate
     assert all(a > b for a, b in itertools.pairwise(rates))
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert scheduled_rate(config, 4) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_constant_schedule_keeps_the_rate_and_unknown_names_fail():
-    from skae._training import make_schedule
-
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    schedule = make_schedule(optimizer, TrainingConfig(learning_rate="constant"), 5)
-    for _ in range(7):
-        optimizer.step()
-        schedule.step()
-    assert optimizer.param_groups[0]["lr"] == 0.1
+    config = TrainingConfig(learning_rate="constant", learning_rate_init=0.1)
+    assert {scheduled_rate(config, e / 3) for e in range(7)} == {0.1}
     with pytest.raises(ValueError, match="Unknown learning_rate schedule 'step'"):
-        make_schedule(optimizer, TrainingConfig(learning_rate="step"), 5)
+        scheduled_rate(TrainingConfig(learning_rate="step"), 0)
 
 
 @pytest.mark.parametrize(
@@ -288,8 +291,80 @@ def test_scheduled_run_uses_its_whole_budget_without_validation():
             tol=10.0,
             learning_rate=schedule,
         )
-        runs[schedule] = train(
-            net, source, Objective(), config, torch.Generator().manual_seed(0)
-        )
+        runs[schedule] = train(net, source, Objective(), config)
     assert runs["constant"].n_iter == 4 and runs["constant"].stop_reason == "converged"
     assert runs["cosine"].n_iter == 12 and runs["cosine"].stop_reason == "converged"
+
+
+def test_epochs_run_in_one_call_or_resumed_one_by_one_are_identical():
+    """The one engine: fit's run of 3 epochs equals 3 resumed one-epoch runs
+    (partial_fit's calls), Adam's state and the schedule carried over."""
+    config = TrainingConfig(batch_size=20, max_iter=3, learning_rate="cosine")
+    net, source, _ = make_problem()
+    Trainer(net, Objective(), config, TrainerState(7)).run(source, 3)
+    resumed, _, _ = make_problem()
+    state = TrainerState(7)
+    for _ in range(3):
+        trainer = Trainer(resumed, Objective(), config, state)
+        trainer.run(source, 1)
+        state = trainer.state()
+    assert state.epochs_done == 3
+    assert states_equal(net.state_dict(), resumed.state_dict())
+
+
+class Exploding(Objective):
+    """A finite loss that grows a thousandfold per call: it never overflows
+    within the test, but it is plainly divergence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        object.__setattr__(self, "calls", [0])
+
+    def __call__(self, code, output, target):
+        self.calls[0] += 1
+        recon, penalty = super().__call__(code, output, target)
+        return recon * 1e3 ** min(self.calls[0] - 1, 8), penalty
+
+
+def test_an_exploding_but_finite_loss_is_divergence():
+    net, source, _ = make_problem()
+    with pytest.raises(ValueError, match=r"diverged in the first epoch.*exploded"):
+        train(net, source, Exploding(), TrainingConfig(batch_size=20, max_iter=3))
+
+
+class HugeCodes(torch.nn.Module):
+    """An encoder whose codes overflow float32 from the second epoch on."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder, self.calls = encoder, 0
+
+    def forward(self, x):
+        self.calls += 1
+        code = self.encoder(x)
+        return code * 3e38 * 10 if self.calls > 5 else code
+
+
+def test_codes_that_overflow_are_divergence_and_the_best_epoch_is_kept():
+    net, source, _ = make_problem()
+    net.encoder = HugeCodes(net.encoder)
+    # The capped loss stays finite: only the codes show the divergence.
+    objective = CappedLoss()
+    result = train(net, source, objective, TrainingConfig(batch_size=20, max_iter=4))
+    assert result.stop_reason == "diverged" and result.n_iter == 1
+    assert "codes overflowed" in result.note
+
+
+class CappedLoss(Objective):
+    def __call__(self, code, output, target):
+        recon, penalty = super().__call__(code, output, target)
+        return torch.nan_to_num(recon, nan=1.0, posinf=1.0).clamp(max=1.0), penalty
+
+
+def test_a_last_batch_of_one_row_joins_the_batch_before():
+    from skae._data import batch_slices
+
+    assert batch_slices(41, 20) == [slice(0, 20), slice(20, 41)]
+    assert batch_slices(40, 20) == [slice(0, 20), slice(20, 40)]
+    assert batch_slices(1, 20) == [slice(0, 1)]
+    assert batch_slices(3, 2) == [slice(0, 3)]

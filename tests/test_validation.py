@@ -156,7 +156,7 @@ BAD_PARAMS = [
     (
         {"noise": "gaussian", "noise_level": 1e30, "loss": "mse"},
         ValueError,
-        "Training diverged.*noise_level",
+        "noise_level=1e\\+30 is the standard deviation of the gaussian noise",
     ),
     ({"learning_rate_init": 1e39, "batch_size": 1000}, ValueError, "diverged"),
     ({"n_components": 20}, ValueError, "n_components=20 exceeds n_features=9"),

@@ -378,9 +378,10 @@ def test_kl_pulls_mean_activation_towards_the_target(digits_2k, sparse_models):
 
 
 # 5-NN on 1k test digits, measured when written (GELU): plain 0.881, l1 0.881,
-# kl 0.878. The old mean-|code| L1 (weight 0.1) reached Hoyer 0.49 at 0.656:
+# kl 0.878. With the one training engine's per-epoch seeds, over random_state
+# 0-3: L1 trailed the plain model by 0.015-0.025 and KL by 0.007-0.023. The old mean-|code| L1 (weight 0.1) reached Hoyer 0.49 at 0.656:
 # it shrank codes rather than sparsifying them; KL at weight 0.1 gave 0.718.
-@pytest.mark.parametrize("sparsity, margin", [("l1", 0.03), ("kl", 0.02)])
+@pytest.mark.parametrize("sparsity, margin", [("l1", 0.03), ("kl", 0.03)])
 def test_sparse_codes_keep_neighbourhoods(
     mnist_small, plain_model, sparse_models, sparsity, margin
 ):

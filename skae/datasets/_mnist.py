@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -180,9 +181,13 @@ def _fetch(
         raise TypeError("mirrors must be a sequence of base URLs, not a single string.")
     folder = get_data_home(data_home) / spec.folder
     mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
-    if isinstance(timeout, bool) or not (isinstance(timeout, Real) and timeout > 0):
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, Real)
+        or not (math.isfinite(timeout) and timeout > 0)
+    ):
         raise ValueError(
-            f"timeout must be a positive number of seconds, got {timeout!r}."
+            f"timeout must be a positive number of seconds (finite), got {timeout!r}."
         )
     download = functools.partial(
         fetch_file, folder=folder, mirrors=mirrors, verbose=verbose, timeout=timeout
