@@ -4,8 +4,8 @@
 graph, its spectral layout and umap-learn's optimised layout, regresses the
 encoder onto that layout, and only then trains the term with the
 reconstruction. A fit reports one time and one map; this script runs the
-same phases with skae's own functions and constants (which is why it reaches
-into private modules) and records, for each dataset:
+same phases with the functions and constants ``fit`` uses, exposed in
+:mod:`skae.neighbors`, and records, for each dataset:
 
 - the seconds of each phase (after an untimed numba warm-up), and of the
   parallel layout an unseeded fit runs instead;
@@ -27,6 +27,7 @@ constants used, the thread count and the code revision.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import warnings
@@ -38,14 +39,17 @@ from reportkit import environment
 from reportkit.data import load_split
 from reportkit.methods import timed
 from reportkit.scoring import knn_accuracy
-from sklearn.utils import check_random_state
 
 from skae import AutoencoderTransformer
-from skae import _neighbor_setup as setup
-from skae._corruption import corrupt
-from skae._data import RowSource, map_batches
-from skae._neighbors import fuzzy_graph, spectral_start, umap_layout
-from skae._training import fit_codes
+from skae.neighbors import (
+    START_BATCH,
+    START_MASKING,
+    START_STEPS,
+    fit_encoder_to_layout,
+    fuzzy_graph,
+    spectral_start,
+    umap_layout,
+)
 
 N_SPLIT = 50_000  # in-sample split: first rows fit the 5-NN, the rest score it
 
@@ -64,42 +68,53 @@ def _warm_up() -> None:
     umap_layout(warm, graph, start, 0, parallel=True)
 
 
-def _encode(encoder, X, dim: int) -> np.ndarray:
+def _encoder(model: AutoencoderTransformer, n_features: int, seed: int):
+    """A fresh encoder of the estimator's default shape (dense, GELU)."""
+    torch.manual_seed(seed)
+    sizes = [n_features, *model.hidden_layer_sizes, model.n_components]
+    layers = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.GELU())
+    return torch.nn.Sequential(*layers)
+
+
+def _encode(encoder, X) -> np.ndarray:
     encoder.eval()
-    return map_batches(encoder, X, dim, 4096, torch.device("cpu"))
+    with torch.inference_mode():
+        return np.concatenate(
+            [
+                encoder(torch.from_numpy(X[i : i + 4096])).numpy()
+                for i in range(0, len(X), 4096)
+            ]
+        )
 
 
 def run(dataset: str, dim: int, seed: int) -> dict:
     X_train, y_train, X_test, y_test = load_split(dataset, 60000, 10000)
     model = AutoencoderTransformer(n_components=dim, neighbor_weight=1.0)
-    # The estimator's own seed stream (AutoencoderTransformer._fit).
-    fit_seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
-    graph, graph_s = timed(fuzzy_graph, X_train, model.n_neighbors, fit_seed + 2)
-    start, spectral_s = timed(spectral_start, X_train, graph, dim, fit_seed + 3)
-    layout, layout_s = timed(umap_layout, X_train, graph, start, fit_seed + 4)
-    source = RowSource(X_train, torch.device("cpu"))
+    graph, graph_s = timed(fuzzy_graph, X_train, model.n_neighbors, seed + 2)
+    start, spectral_s = timed(spectral_start, X_train, graph, dim, seed + 3)
+    layout, layout_s = timed(umap_layout, X_train, graph, start, seed + 4)
     # What an unseeded fit runs instead (not reproducible: threads race).
     _, layout_parallel_s = timed(
-        umap_layout, X_train, graph, start, fit_seed + 4, parallel=True
+        umap_layout, X_train, graph, start, seed + 4, parallel=True
     )
-    steps = setup.START_STEPS
     regressions = []
-    for masking in (0.0, setup.START_MASKING):
-        net, _ = model._build_network(X_train.shape[1], fit_seed, "bce")
-        mask_gen = torch.Generator().manual_seed(fit_seed + 5)
+    for masking in (0.0, START_MASKING):
+        encoder = _encoder(model, X_train.shape[1], seed)
         _, regress_s = timed(
-            fit_codes,
-            net.encoder,
-            source,
-            torch.as_tensor(layout),
-            steps,
-            setup.START_BATCH,
-            model.learning_rate_init,
-            torch.Generator().manual_seed(fit_seed),
-            corrupt=lambda b, m=masking, g=mask_gen: corrupt(b, "masking", m, g),
+            fit_encoder_to_layout,
+            encoder,
+            X_train,
+            layout,
+            masking=masking,
+            learning_rate=model.learning_rate_init,
+            seed=seed + 5,
         )
-        Z_train = _encode(net.encoder, X_train, dim)
-        Z_test = _encode(net.encoder, X_test, dim)
+        Z_train = _encode(encoder, X_train)
+        Z_test = _encode(encoder, X_test)
         regressions.append(
             {
                 "masking": masking,
@@ -121,8 +136,8 @@ def run(dataset: str, dim: int, seed: int) -> dict:
         "layout_split_knn5_accuracy": _split_accuracy(layout, y_train),
         "regressions": regressions,
         "constants": {
-            "warm_start_steps": steps,
-            "warm_start_batch": setup.START_BATCH,
+            "warm_start_steps": START_STEPS,
+            "warm_start_batch": START_BATCH,
             "learning_rate": model.learning_rate_init,
             "hidden_layer_sizes": list(model.hidden_layer_sizes),
             "activation": model.activation,

@@ -15,6 +15,7 @@ __all__ = [
     "export_encoder",
     "load_model",
     "model_selection",
+    "neighbors",
     "plotting",
     "save_model",
 ]
@@ -29,12 +30,13 @@ _LAZY = {
     "export_encoder": "skae._export",
     "load_model": "skae._persistence",
     "model_selection": "skae.model_selection",
+    "neighbors": "skae.neighbors",
     "plotting": "skae.plotting",
     "save_model": "skae._persistence",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import callbacks, datasets, model_selection, plotting
+    from . import callbacks, datasets, model_selection, neighbors, plotting
     from ._estimator import AutoencoderTransformer
     from ._export import export_encoder
     from ._persistence import load_model, save_model

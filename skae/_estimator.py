@@ -641,7 +641,7 @@ class AutoencoderTransformer(
         )
         result = trainer.run(source, plan.max_iter, val_source=val_source, hooks=hooks)
         self._commit(plan, net, image_shape, result, continued=warm, state=None)
-        self._warn_stop(result)
+        self._warn_stop(result, plan)
 
     def _partial_fit(self, X, y, hooks: EpochHooks) -> None:
         if self.neighbor_weight > 0:
@@ -655,13 +655,14 @@ class AutoencoderTransformer(
         state = None if first else getattr(self, "_trainer_state_", None)
         state = state or TrainerState(draw_seed(self.random_state))
         plan = plan_fit(
-            {**self.get_params(deep=False), "early_stopping": False},
+            self.get_params(deep=False),
             summary,
             X.shape[0],
             self.n_features_in_,
             seed=state.seed,
             loss=None if first else self.reconstruction_loss_,
             max_iter=None if first else self.max_iter_,
+            hold_out=False,
         )
         net, image_shape = start_network(
             plan, summary, None if first else self._fitted_network()
@@ -709,7 +710,8 @@ class AutoencoderTransformer(
         fitted.clear(self, keep=("n_features_in_", "feature_names_in_"))
         self.__dict__.update(attributes)
 
-    def _warn_stop(self, result) -> None:
+    @staticmethod
+    def _warn_stop(result, plan) -> None:
         """The warning that ``result.stop_reason`` calls for, if any."""
         if result.stop_reason == "interrupted":
             warn_user(result.note, UserWarning)
@@ -719,12 +721,12 @@ class AutoencoderTransformer(
             curve = result.history["loss"]
             gain = (
                 f": the last epoch lowered the loss by {curve[-2] - curve[-1]:.2g} "
-                f"(tol={self.tol:g})"
+                f"(tol={plan.training.tol:g})"
                 if len(curve) > 1
                 else ""
             )
             warn_user(
-                f"Maximum iterations ({self.max_iter_}) reached and the optimization "
+                f"Maximum iterations ({plan.max_iter}) reached and the optimization "
                 f"hasn't converged yet{gain}. Raise max_iter for a better fit.",
                 ConvergenceWarning,
             )

@@ -127,6 +127,7 @@ def plan_fit(
     seed: int,
     loss: str | None = None,
     max_iter: int | None = None,
+    hold_out: bool = True,
 ) -> FitPlan:
     """The plan of a training run on data ``summary`` describes.
 
@@ -143,10 +144,12 @@ def plan_fit(
         The model's seed (:func:`draw_seed` for a new model).
     loss, max_iter : optional
         Fixed by the model being continued (later ``partial_fit`` calls).
+    hold_out : bool, default=True
+        Whether ``early_stopping`` holds rows out (``partial_fit``: never).
     """
     _check_params(params, summary, n_features)
     loss = _resolve_loss(params["loss"], summary.value_range, continued=loss)
-    early = bool(params["early_stopping"])
+    early = bool(params["early_stopping"]) and hold_out
     n_train = n_samples - (_validation_size(params, n_samples) if early else 0)
     if max_iter is None:
         max_iter = resolve_max_iter(params["max_iter"], n_train, params["batch_size"])

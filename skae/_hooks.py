@@ -61,9 +61,9 @@ class EpochHooks:
         """Every callback sees every epoch, even after one asked to stop;
         any true answer (``True``, 1, a non-empty string...) stops."""
         label = epoch + self.offset
-        answers = [c(self.estimator, label, record) for c in self.callbacks]
+        answers = [(c, c(self.estimator, label, record)) for c in self.callbacks]
         stop = self.tasks is not None and self.tasks.end_epoch()
-        return bool(stop) or any(bool(a) for a in answers)
+        return bool(stop) or any([_truth(c, a) for c, a in answers])
 
     def end_fit(self) -> None:
         """``on_fit_end`` of every callback that has one, then scikit-learn's
@@ -82,3 +82,16 @@ class EpochHooks:
             self.tasks.finish()
         if error is not None:
             raise error
+
+
+def _truth(callback, answer) -> bool:
+    """Whether ``answer`` asks to stop; an answer with no truth value (a
+    NumPy array of several values) is the callback's error, named."""
+    try:
+        return bool(answer)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The callback {callback!r} returned {type(answer).__name__}, whose "
+            f"truth value is ambiguous ({exc}); return True to stop, or "
+            "False/None to go on."
+        ) from None

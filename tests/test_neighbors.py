@@ -117,6 +117,27 @@ def test_fit_codes_regresses_the_encoder_onto_targets():
     assert error() < 0.01 * before
 
 
+def test_the_public_steps_reproduce_what_fit_starts_from():
+    """skae.neighbors exposes the steps fit runs; regressing onto the layout
+    with them places the clusters apart, and bad layouts are refused."""
+    from skae.neighbors import fit_encoder_to_layout
+
+    X, labels = _clusters()
+    graph = fuzzy_graph(X, n_neighbors=10, seed=0)
+    layout = umap_layout(X, graph, spectral_start(X, graph, 2, seed=0), seed=0)
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(
+        torch.nn.Linear(X.shape[1], 16), torch.nn.GELU(), torch.nn.Linear(16, 2)
+    )
+    fit_encoder_to_layout(encoder, X, layout, steps=300, batch_size=32, seed=0)
+    with torch.no_grad():
+        assert _separates(encoder(torch.from_numpy(X)).numpy(), labels)
+    with pytest.raises(ValueError, match="one row per row of X"):
+        fit_encoder_to_layout(encoder, X, layout[:5])
+    with pytest.raises(ValueError, match="masking must be in"):
+        fit_encoder_to_layout(encoder, X, layout, masking=1.0)
+
+
 def test_edge_sampler_draws_edges_in_proportion_to_their_strength():
     graph = sp.coo_matrix(
         (np.array([0.1, 0.3, 0.6]), (np.array([0, 1, 2]), np.array([1, 2, 0]))),

@@ -452,3 +452,10 @@ def test_the_declared_protocol_is_what_the_shipped_callbacks_follow():
 
     assert issubclass(PrintEpochs, Callback) and issubclass(ProgressBar, Callback)
     assert Callback()(None, 1, {}) is None and Callback().on_fit_end(None) is None
+
+
+def test_an_ambiguous_answer_is_the_callbacks_error(blobs):
+    ae = small_ae(callbacks=[lambda est, epoch, rec: np.array([0.1, 0.2])])
+    with pytest.raises(TypeError, match="truth value is ambiguous"):
+        ae.fit(blobs)
+    assert not hasattr(ae, "encoder_")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skae import AutoencoderTransformer, load_model, save_model
+from skae import AutoencoderTransformer, export_encoder, load_model, save_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -190,16 +190,17 @@ def test_a_truncated_file_is_a_clear_value_error(tmp_path, saved):
             load_model(tmp_path / "cut.pt")
 
 
-def test_bad_paths_are_clear_errors(tmp_path):
+@pytest.mark.parametrize("write", [save_model, export_encoder])
+def test_bad_paths_are_clear_errors(tmp_path, write):
     ae = AutoencoderTransformer(n_components=2, max_iter=1, random_state=0)
     with pytest.warns(Warning):
         ae.fit(X)
     with pytest.raises(FileNotFoundError, match=r"folder .* does not exist"):
-        save_model(ae, tmp_path / "missing" / "m.pt")
+        write(ae, tmp_path / "missing" / "m.pt2")
     with pytest.raises(IsADirectoryError, match="it is a folder"):
-        save_model(ae, tmp_path)
+        write(ae, tmp_path)
     with pytest.raises(TypeError, match="path must be a str"):
-        save_model(ae, 42)
+        write(ae, 42)
     with pytest.raises(FileNotFoundError, match="there is no file"):
         load_model(tmp_path / "absent.pt")
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind

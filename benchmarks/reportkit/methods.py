@@ -85,10 +85,10 @@ BASELINES = ("raw pixels", "PCA", "t-SNE", "UMAP")
 ALL_METHODS = (*BASELINES, *SKAE_VARIANTS)
 
 
-def timed(fn: Callable, *args):
-    """``(fn(*args), seconds)``."""
+def timed(fn: Callable, *args, **kwargs):
+    """``(fn(*args, **kwargs), seconds)``."""
     tic = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - tic
 
 

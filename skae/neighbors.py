@@ -1,0 +1,95 @@
+"""The steps of the neighbour-graph term, one by one, for inspection and research.
+
+``AutoencoderTransformer(neighbor_weight > 0).fit(X)`` runs these steps in
+order before its training epochs, with the seeds and settings of the fit:
+
+1. :func:`fuzzy_graph`: UMAP's fuzzy k-nearest-neighbour graph of the rows
+   (umap-learn's own functions);
+2. :func:`spectral_start`: the graph's spectral layout, at UMAP's scale;
+3. :func:`umap_layout`: umap-learn's optimised layout from that start;
+4. :func:`fit_encoder_to_layout`: the encoder regressed onto the layout,
+   with a share of its inputs masked.
+
+The functions are the ones ``fit`` calls, exposed so that each step can be
+timed or its result examined (``benchmarks/neighbor_start.py`` does both).
+Use the estimator to train a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._data import RowSource
+from ._inputs import check_block
+from ._neighbors import (
+    START_BATCH,
+    START_MASKING,
+    START_STEPS,
+    fuzzy_graph,
+    spectral_start,
+    start_encoder,
+    umap_layout,
+)
+
+__all__ = [
+    "START_BATCH",
+    "START_MASKING",
+    "START_STEPS",
+    "fit_encoder_to_layout",
+    "fuzzy_graph",
+    "spectral_start",
+    "umap_layout",
+]
+
+
+def fit_encoder_to_layout(
+    encoder: torch.nn.Module,
+    X,
+    layout,
+    *,
+    steps: int = START_STEPS,
+    masking: float = START_MASKING,
+    batch_size: int = START_BATCH,
+    learning_rate: float = 6e-3,
+    seed: int = 0,
+) -> torch.nn.Module:
+    """Regress ``encoder`` in place onto ``layout``, as ``fit`` starts it.
+
+    ``steps`` Adam steps of squared error on random batches of rows, the
+    rate annealed along half a cosine, each batch with a fraction
+    ``masking`` of its inputs set to 0.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Maps float32 batches ``(n, n_features)`` to ``(n, n_components)``,
+        on the CPU; trained in place.
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        The rows of the layout.
+    layout : array-like of shape (n_samples, n_components)
+        Target codes, e.g. from :func:`umap_layout`.
+    steps, masking, batch_size, learning_rate : optional
+        The regression's budget and settings; the defaults are ``fit``'s.
+    seed : int, default=0
+        Seeds the masking (``seed``) and the batches (``seed + 1``).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``encoder``, regressed.
+    """
+    check_block(X)
+    layout = np.asarray(layout, dtype=np.float32)
+    if layout.ndim != 2 or layout.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"layout must have one row per row of X ({X.shape[0]}), got shape "
+            f"{layout.shape}."
+        )
+    if not 0 <= masking < 1:
+        raise ValueError(f"masking must be in [0, 1), got {masking!r}.")
+    source = RowSource(X, torch.device("cpu"))
+    start_encoder(
+        encoder, source, layout, steps, learning_rate, seed, masking, batch_size
+    )
+    return encoder
