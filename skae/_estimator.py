@@ -36,7 +36,7 @@ from ._hooks import EpochHooks, checked_callbacks
 from ._inputs import as_array_like
 from ._neighbors import neighbor_term
 from ._networks import ACTIVATIONS, ARCHITECTURES, Autoencoder
-from ._persistence import pack_tensors, unpack_tensors
+from ._pickling import pack_tensors, unpack_tensors
 from ._repr import CompactReprMixin
 from ._sklearn_callbacks import RUNTIME_ATTRIBUTES, CallbackSupportMixin, FitTasks
 from ._training import SCHEDULES, Trainer, TrainerState

@@ -26,6 +26,7 @@ import torch
 
 from ._corruption import Corruption
 from ._data import Summary, resolve_device
+from ._neighbors import start_steps
 from ._networks import (
     Autoencoder,
     NetworkSpec,
@@ -317,8 +318,6 @@ def _noise_clip(
 def _neighbor_settings(params: dict, n_train: int) -> NeighborSettings | None:
     if params["neighbor_weight"] == 0:
         return None
-    from ._neighbors import start_steps
-
     auto = auto_epochs(n_train, params["batch_size"])
     return NeighborSettings(
         weight=params["neighbor_weight"],
