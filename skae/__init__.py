@@ -12,6 +12,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "datasets",
+    "distributed",
     "export_encoder",
     "load_model",
     "model_selection",
@@ -27,6 +28,7 @@ _LAZY = {
     "AutoencoderTransformer": "skae._estimator",
     "callbacks": "skae.callbacks",
     "datasets": "skae.datasets",
+    "distributed": "skae.distributed",
     "export_encoder": "skae._export",
     "load_model": "skae._persistence",
     "model_selection": "skae.model_selection",
@@ -36,7 +38,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import callbacks, datasets, model_selection, neighbors, plotting
+    from . import callbacks, datasets, distributed, model_selection, neighbors, plotting
     from ._estimator import AutoencoderTransformer
     from ._export import export_encoder
     from ._persistence import load_model, save_model

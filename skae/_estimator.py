@@ -597,19 +597,26 @@ class AutoencoderTransformer(
                     hooks.end_fit()
             raise
 
-    def _fit(self, X, y, hooks: EpochHooks) -> None:
+    def _fit(self, X, y, hooks: EpochHooks, collective=None) -> None:
+        """One fit; with ``collective`` (``skae.distributed``), this process's
+        share of a data-parallel one."""
         warm = bool(self.warm_start) and fitted.is_fitted(self)
         X, summary = self._training_input(X, reset=not warm)
         streamed = is_dask_array(X)
         if streamed:
             self._refuse_whole_data_options()
+        n_samples, seed = X.shape[0], draw_seed(self.random_state)
+        if collective is not None:
+            summary, n_samples, seed = collective.agree(self, X, summary, seed, hooks)
         plan = plan_fit(
             self.get_params(deep=False),
             summary,
-            X.shape[0],
+            n_samples,
             self.n_features_in_,
-            seed=draw_seed(self.random_state),
+            seed=seed,
         )
+        if collective is not None:
+            plan = collective.local_plan(plan)
         if warm and plan.loss != self.reconstruction_loss_:
             raise ValueError(
                 f"warm_start=True, but this X resolves loss to {plan.loss!r} and "
@@ -630,7 +637,8 @@ class AutoencoderTransformer(
         def attributes() -> dict:  # the network as it stands, for sklearn callbacks
             return network_attributes(plan, copy.deepcopy(net).eval(), image_shape)
 
-        hooks.tasks = FitTasks(self, X, y, plan.max_iter, attributes=attributes)
+        if collective is None or collective.rank == 0:
+            hooks.tasks = FitTasks(self, X, y, plan.max_iter, attributes=attributes)
         trainer = Trainer(
             net,
             plan.objective,
@@ -638,6 +646,7 @@ class AutoencoderTransformer(
             TrainerState(plan.seed),
             plan.corruption,
             pair_term,
+            collective,
         )
         result = trainer.run(source, plan.max_iter, val_source=val_source, hooks=hooks)
         self._commit(plan, net, image_shape, result, continued=warm, state=None)

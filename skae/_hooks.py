@@ -52,6 +52,8 @@ class EpochHooks:
     def __init__(self, estimator, callbacks: list, tasks=None, first_epoch: int = 1):
         self.estimator, self.callbacks, self.tasks = estimator, callbacks, tasks
         self.offset = first_epoch - 1
+        # A data-parallel run replaces this with the lead process's decision.
+        self.decide = bool
 
     def begin_epoch(self, epoch: int) -> None:
         if self.tasks is not None:
@@ -63,7 +65,7 @@ class EpochHooks:
         label = epoch + self.offset
         answers = [(c, c(self.estimator, label, record)) for c in self.callbacks]
         stop = self.tasks is not None and self.tasks.end_epoch()
-        return bool(stop) or any([_truth(c, a) for c, a in answers])
+        return self.decide(bool(stop) or any([_truth(c, a) for c, a in answers]))
 
     def end_fit(self) -> None:
         """``on_fit_end`` of every callback that has one, then scikit-learn's

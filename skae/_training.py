@@ -102,6 +102,49 @@ class EpochHooks(Protocol):
         """After it, with its record; True asks the run to stop."""
 
 
+class Collective(Protocol):
+    """What the processes of a data-parallel run share (``skae.distributed``).
+
+    Each process trains on its own rows; the wrapped network averages the
+    gradients, and the epoch's sums and checks are combined so that every
+    process takes the same decisions.
+    """
+
+    def wrap(self, net: torch.nn.Module) -> torch.nn.Module:
+        """The network whose forward pass training calls."""
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Elementwise sum over the processes."""
+
+    def max(self, value: float) -> float:
+        """Largest ``value`` of the processes."""
+
+    def mean(self, value: float) -> float:
+        """Mean ``value`` of the processes."""
+
+    def rows(self, n: int) -> int:
+        """Rows of all the processes, from this one's ``n``."""
+
+
+class OneProcess:
+    """The :class:`Collective` of an ordinary, single-process run."""
+
+    def wrap(self, net):
+        return net
+
+    def sum(self, tensor):
+        return tensor
+
+    def max(self, value):
+        return value
+
+    def mean(self, value):
+        return value
+
+    def rows(self, n):
+        return n
+
+
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:
     """Optimiser steps in one pass over ``n_samples`` rows (see :func:`batch_slices`)."""
     return len(batch_slices(n_samples, batch_size))
@@ -270,6 +313,9 @@ class Trainer:
         When given, each step reconstructs the heads of ``batch_size``
         sampled pairs and adds the term on their codes; an epoch has as many
         steps as a pass over the rows.
+    collective : Collective or None
+        For a data-parallel run: how the processes share gradients, losses
+        and decisions (None: this process alone).
     """
 
     def __init__(
@@ -280,10 +326,13 @@ class Trainer:
         state: TrainerState,
         corruption: Corruption | None = None,
         pair_term: PairTerm | None = None,
+        collective: Collective | None = None,
     ) -> None:
         self.net, self.objective, self.config = net, objective, config
         self.corruption = corruption or Corruption()
         self.pair_term = pair_term
+        self.collective = collective or OneProcess()
+        self.forward = self.collective.wrap(net)
         self.seed, self.epochs_done = state.seed, state.epochs_done
         self.optimizer = make_adam(list(net.parameters()), config)
         if state.optimizer is not None:
@@ -417,7 +466,9 @@ class Trainer:
             batches = self._pair_batches(source, batch_size, generator)
         steps = steps_per_epoch(source.n_samples, batch_size)
         sums, code_max = self._steps(batches, steps, source.device, noise_gen)
-        means = (sums / source.n_samples).tolist()
+        sums = self.collective.sum(sums)
+        code_max = self.collective.max(code_max)
+        means = (sums / self.collective.rows(source.n_samples)).tolist()
         record = dict(zip(TERMS, means, strict=True))
         self.epochs_done += 1
         return {"loss": sum(means), **{t: record[t] for t in self.terms}}, code_max
@@ -449,7 +500,7 @@ class Trainer:
         ``.item()`` per batch would synchronise a GPU on every step.
         """
         net, config = self.net, self.config
-        net.train()
+        self.forward.train()  # the wrapper too, where there is one
         autocast = (
             torch.autocast(device.type, dtype=config.autocast_dtype)
             if config.autocast_dtype is not None
@@ -462,7 +513,7 @@ class Trainer:
                 self.optimizer, scheduled_rate(config, self.epochs_done + step / steps)
             )
             with autocast:
-                code, output = net(self.corruption(clean, noise_gen))
+                code, output = self.forward(self.corruption(clean, noise_gen))
                 tail_code = None if tails is None else net.encoder(tails)
             code = code.float()
             recon, penalty = self.objective(code, output.float(), clean)
@@ -474,7 +525,7 @@ class Trainer:
             terms = torch.stack([recon, penalty, neighbor])
             loss = terms.sum()
             if self._reference is None:  # the run's first batch, before any step
-                self._reference = max(abs(loss.item()), 1.0)
+                self._reference = max(abs(self.collective.mean(loss.item())), 1.0)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
