@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from ._corruption import Corruption
 from ._data import Summary, resolve_device
@@ -114,8 +115,6 @@ class FitPlan:
 
 def draw_seed(random_state) -> int:
     """The model's seed: one draw from ``random_state`` per new model."""
-    from sklearn.utils import check_random_state
-
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
