@@ -43,12 +43,12 @@ _RELEASE_BYTES = 128 * 2**20
 def batch_slices(n_samples: int, batch_size: int) -> list[slice]:
     """The row slices of one pass in batches of ``batch_size``.
 
-    A last batch of a single row joins the batch before it: a training step
-    on one row is noisy, and modules that need batch statistics (batch
-    normalisation) cannot take it.
+    A last batch of a single row joins the batch before it (unless every
+    batch is one row): a training step on one row is noisy, and modules that
+    need batch statistics (batch normalisation) cannot take it.
     """
     bounds = [*range(0, n_samples, batch_size), n_samples]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+    if batch_size > 1 and len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         del bounds[-2]
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 

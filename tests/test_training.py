@@ -368,3 +368,5 @@ def test_a_last_batch_of_one_row_joins_the_batch_before():
     assert batch_slices(40, 20) == [slice(0, 20), slice(20, 40)]
     assert batch_slices(1, 20) == [slice(0, 1)]
     assert batch_slices(3, 2) == [slice(0, 3)]
+    # batch_size=1 asks for single rows: nothing to join.
+    assert batch_slices(3, 1) == [slice(0, 1), slice(1, 2), slice(2, 3)]
