@@ -150,7 +150,9 @@ def plan_fit(
     _check_params(params, summary, n_features)
     loss = _resolve_loss(params["loss"], summary.value_range, continued=loss)
     early = bool(params["early_stopping"]) and hold_out
-    n_train = n_samples - (_validation_size(params, n_samples) if early else 0)
+    n_train = n_samples
+    if early:
+        n_train -= _validation_size(params["validation_fraction"], n_samples)
     if max_iter is None:
         max_iter = resolve_max_iter(params["max_iter"], n_train, params["batch_size"])
     sparsity = params["sparsity"]
@@ -242,11 +244,12 @@ def _recorded(params: dict) -> dict:
     return recorded
 
 
-def _validation_size(params: dict, n_samples: int) -> int:
-    n_val = round(params["validation_fraction"] * n_samples)
+def _validation_size(fraction: float, n_samples: int) -> int:
+    """Rows early stopping holds out; both parts must keep a row."""
+    n_val = round(fraction * n_samples)
     if n_val < 1 or n_val >= n_samples:
         raise ValueError(
-            f"early_stopping with validation_fraction={params['validation_fraction']} "
+            f"early_stopping with validation_fraction={fraction} "
             f"leaves {n_val} validation and {n_samples - n_val} training samples "
             f"out of n_samples={n_samples}; both need at least one. Use more "
             "samples or another fraction."
@@ -260,7 +263,7 @@ def split_validation(source, plan: FitPlan):
     if plan.validation_fraction is None:
         return source, None, None
     n = source.n_samples
-    n_val = round(plan.validation_fraction * n)
+    n_val = _validation_size(plan.validation_fraction, n)
     generator = torch.Generator().manual_seed(plan.seed)
     order = torch.randperm(n, generator=generator)
     train_rows = order[n_val:]

@@ -43,15 +43,18 @@ class EpochHooks:
     callbacks : list of callable
         From :func:`checked_callbacks`.
     tasks : FitTasks or None
-        scikit-learn's task tree for this call.
-    first_epoch : int, default=1
-        The number the callbacks see for the run's first epoch (a
+        scikit-learn's task tree for this call (set once the call knows it).
+
+    Attributes
+    ----------
+    offset : int
+        Added to the run's epoch for the number the callbacks see (a
         ``partial_fit`` call is epoch ``n_iter_``).
     """
 
-    def __init__(self, estimator, callbacks: list, tasks=None, first_epoch: int = 1):
+    def __init__(self, estimator, callbacks: list, tasks=None):
         self.estimator, self.callbacks, self.tasks = estimator, callbacks, tasks
-        self.offset = first_epoch - 1
+        self.offset = 0
         # A data-parallel run replaces this with the lead process's decision.
         self.decide = bool
 

@@ -612,14 +612,13 @@ def fit_codes(
     there makes the encoder a smoother function of its input, which places
     unseen rows better. ``targets`` lives on the source's device.
     """
-    config = TrainingConfig(
-        learning_rate_init=learning_rate, learning_rate="cosine", max_iter=1
+    optimizer = make_adam(
+        list(encoder.parameters()), TrainingConfig(learning_rate_init=learning_rate)
     )
-    optimizer = make_adam(list(encoder.parameters()), config)
     n = source.n_samples
     encoder.train()
     for step in range(steps):
-        _set_rate(optimizer, scheduled_rate(config, step / max(steps, 1)))
+        _set_rate(optimizer, learning_rate * cosine_factor(step / steps))
         rows = torch.randint(n, (min(batch_size, n),), generator=generator)
         codes = encoder(corrupt(source.take(rows)))
         loss = ((codes - targets[rows.to(targets.device)]) ** 2).mean()
