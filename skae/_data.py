@@ -94,8 +94,10 @@ def resolve_device(device: str) -> torch.device:
 
 def _to_tensor(block: np.ndarray, device: torch.device) -> torch.Tensor:
     # torch.tensor always copies, so read-only inputs (memmaps) are safe and
-    # the caller's array is never aliased by a tensor we might modify.
-    tensor = torch.tensor(block, dtype=torch.float32)
+    # the caller's array is never aliased by a tensor we might modify. It
+    # refuses negative strides (a flipped view such as X[:, ::-1]), which
+    # ascontiguousarray copies into order first (a no-op for ordered rows).
+    tensor = torch.tensor(np.ascontiguousarray(block), dtype=torch.float32)
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor

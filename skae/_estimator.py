@@ -17,7 +17,9 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _fitted as fitted
@@ -35,7 +37,8 @@ from ._fitted import history_attributes, network_attributes
 from ._hooks import EpochHooks, checked_callbacks
 from ._inputs import as_array_like
 from ._neighbors import neighbor_term
-from ._networks import ACTIVATIONS, ARCHITECTURES, Autoencoder
+from ._networks import ACTIVATIONS, ARCHITECTURES, Autoencoder, VariationalEncoder
+from ._objectives import elbo
 from ._pickling import pack_tensors, unpack_tensors
 from ._repr import CompactReprMixin
 from ._sklearn_callbacks import RUNTIME_ATTRIBUTES, CallbackSupportMixin, FitTasks
@@ -46,6 +49,25 @@ from ._warnings import warn_user
 # that transform's extra memory is a few MB whatever the size of X.
 _INFERENCE_BATCH = 4096
 _FLOAT_DTYPES = (np.float32, np.float64)
+# Posterior draws per row in a variational model's ELBO (score_samples).
+_ELBO_DRAWS = 16
+
+
+def _can_sample(estimator) -> bool:
+    """:meth:`AutoencoderTransformer.sample` exists for variational models
+    only: the fitted one's kind, or before a fit the parameter's."""
+    encoder = getattr(estimator, "encoder_", None)
+    variational = (
+        isinstance(encoder, VariationalEncoder)
+        if encoder is not None
+        else estimator.variational
+    )
+    if not variational:
+        raise AttributeError(
+            "sample is only available for a variational model "
+            "(variational=True): a plain autoencoder has no prior to draw from."
+        )
+    return True
 
 
 class AutoencoderTransformer(
@@ -157,6 +179,25 @@ class AutoencoderTransformer(
 
     sparsity_target : float, default=0.05
         Target mean activation of each code unit for ``sparsity="kl"``.
+
+    variational : bool, default=False
+        Train a variational autoencoder (Kingma & Welling, 2014): the
+        encoder's last layer becomes two heads, the mean and log-variance of
+        a Gaussian posterior ``q(z | x)``; the decoder is trained on draws
+        from it, and the objective adds ``beta`` times the KL divergence from
+        the standard normal prior. :meth:`transform` returns the posterior
+        mean, :meth:`score_samples` an estimate of the evidence lower bound
+        (ELBO) and :meth:`sample` decodes draws from the prior. Composes with
+        ``architecture`` (dense or conv), ``noise``, ``neighbor_weight`` and a
+        user ``decoder``; not with ``sparsity`` or a user ``encoder``.
+
+    beta : float, default=1.0
+        Weight of the KL term of a variational model (``variational=True``
+        only). 1 trains the ELBO itself (for ``loss="bce"``, of a Bernoulli
+        decoder; for ``"mse"``, of a Gaussian decoder of variance 1/2, whose
+        negative log-density is the squared error); larger values give a
+        smoother latent space that is closer to the prior and reconstructs
+        less (a beta-VAE), smaller ones the reverse.
 
     noise : {"gaussian", "masking", "salt_pepper"}, default=None
         Corruption of training batches for a denoising autoencoder; the loss
@@ -326,7 +367,9 @@ class AutoencoderTransformer(
         Training objective (the sum of its terms in ``history_``) per epoch.
 
     history_ : dict of list of float
-        Per-epoch ``"loss"``, ``"reconstruction"``, ``"penalty"``, with
+        Per-epoch ``"loss"``, ``"reconstruction"``, ``"penalty"`` (the
+        sparsity penalty, or a variational model's ``beta``-weighted KL term
+        per feature), with
         ``neighbor_weight > 0`` ``"neighbor"`` (the weighted graph term), and
         with early stopping ``"val_mse"``.
 
@@ -408,6 +451,8 @@ class AutoencoderTransformer(
             StrOptions({"auto"}),
         ],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "variational": ["boolean"],
+        "beta": [Interval(Real, 0, None, closed="neither")],
         "noise": [StrOptions(set(NOISE_KINDS)), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
         "neighbor_weight": [Interval(Real, 0, None, closed="left")],
@@ -445,6 +490,8 @@ class AutoencoderTransformer(
         sparsity=None,
         sparsity_weight="auto",
         sparsity_target=0.05,
+        variational=False,
+        beta=1.0,
         noise=None,
         noise_level=0.2,
         neighbor_weight=0.0,
@@ -478,6 +525,8 @@ class AutoencoderTransformer(
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight
         self.sparsity_target = sparsity_target
+        self.variational = variational
+        self.beta = beta
         self.noise = noise
         self.noise_level = noise_level
         self.neighbor_weight = neighbor_weight
@@ -856,7 +905,8 @@ class AutoencoderTransformer(
         )
 
     def score_samples(self, X):
-        """Negative mean squared reconstruction error of each sample.
+        """Negative mean squared reconstruction error of each sample, or for a
+        variational model its evidence lower bound.
 
         Higher is better; unusually low values flag anomalies.
 
@@ -868,7 +918,13 @@ class AutoencoderTransformer(
         Returns
         -------
         scores : ndarray of shape (n_samples,), dtype float32
-            ``-mean((x - decode(encode(x)))**2)`` over the features of each row.
+            ``-mean((x - decode(encode(x)))**2)`` over the features of each
+            row. For a model fitted with ``variational=True``: each row's
+            ELBO, a lower bound on ``log p(x)`` in nats, ``E_q[log p(x | z)]
+            - KL(q(z | x) || p(z))`` (always with the KL weight 1, whatever
+            ``beta`` trained the model), the expectation estimated from 16
+            draws of the posterior that are the same for every row, so the
+            scores are deterministic.
         """
         check_is_fitted(self)
         if is_dask_array(X):
@@ -877,20 +933,36 @@ class AutoencoderTransformer(
         self.encoder_.eval()
         self.decoder_.eval()
         net = Autoencoder(self.encoder_, self.decoder_)
+        if net.variational:
+            draws = torch.randn(
+                _ELBO_DRAWS,
+                self.n_components_,
+                generator=torch.Generator().manual_seed(0),
+            )
 
-        def neg_error(x: torch.Tensor) -> torch.Tensor:
-            return -net.squared_error(x)[:, None]
+            def score(x: torch.Tensor) -> torch.Tensor:
+                return elbo(net, x, draws).float()[:, None]
+        else:
+
+            def score(x: torch.Tensor) -> torch.Tensor:
+                return -net.squared_error(x)[:, None]
 
         scores = map_batches(
-            neg_error, X, 1, _INFERENCE_BATCH, self._device(), "score_samples"
+            score, X, 1, _INFERENCE_BATCH, self._device(), "score_samples"
         )
         return scores[:, 0]
 
     def score(self, X, y=None):
-        """Negative mean squared reconstruction error over all of X.
+        """Negative mean squared reconstruction error over all of X, or for a
+        variational model the mean ELBO.
 
-        The same quantity for every ``loss`` setting, so model selection
-        (e.g. ``GridSearchCV`` over ``n_components``) compares like with like.
+        The squared error is the same quantity for every ``loss`` setting, so
+        model selection (e.g. ``GridSearchCV`` over ``n_components``)
+        compares like with like. A variational model scores its mean
+        evidence lower bound instead (:meth:`score_samples`), which compares
+        variational models with each other; to compare one with a plain
+        autoencoder, score both by reconstruction error (e.g.
+        ``scoring="neg_mean_squared_error"`` on ``inverse_transform``).
 
         Parameters
         ----------
@@ -902,9 +974,40 @@ class AutoencoderTransformer(
         Returns
         -------
         score : float
-            ``-mean((X - inverse_transform(transform(X)))**2)``.
+            ``-mean((X - inverse_transform(transform(X)))**2)``, or the mean
+            ELBO of a variational model.
         """
         return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    @available_if(_can_sample)
+    def sample(self, n_samples=1, random_state=None):
+        """Decode draws from the prior of a variational model.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws ``z ~ N(0, I)``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, `n_features_in_`), dtype float32
+            ``inverse_transform`` of the draws: the decoder's mean for each
+            (pixel probabilities for ``loss="bce"``), not a draw from
+            ``p(x | z)``.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
+            raise TypeError(
+                f"n_samples must be an int, got {type(n_samples).__name__} "
+                f"{n_samples!r}."
+            )
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        rng = check_random_state(random_state)
+        codes = rng.standard_normal((int(n_samples), self.n_components_))
+        return self.inverse_transform(codes.astype(np.float32))
 
     def _map_dask(self, method: str, X, n_columns: int, n_outputs: int | None):
         """``method`` over a Dask array's blocks: checked now, computed lazily.

@@ -42,6 +42,7 @@ from ._validation import (
     check_code_size,
     check_integer_params,
     check_noise_level,
+    check_variational,
     require_unit_range,
 )
 
@@ -168,6 +169,7 @@ def plan_fit(
             sparsity,
             _sparsity_weight(sparsity, params["sparsity_weight"]),
             params["sparsity_target"],
+            beta=params["beta"] if params["variational"] else 0.0,
         ),
         training=TrainingConfig(
             batch_size=params["batch_size"],
@@ -206,6 +208,7 @@ def network_spec(params: dict, n_features: int, loss: str) -> NetworkSpec:
         activation=params["activation"],
         code_activation="logistic" if params["sparsity"] == "kl" else None,
         output_activation="logistic" if loss == "bce" else None,
+        variational=bool(params["variational"]),
     )
 
 
@@ -213,6 +216,7 @@ def _check_params(params: dict, summary: Summary, n_features: int) -> None:
     """Checks that ``_parameter_constraints`` cannot express, some against
     the data."""
     check_integer_params(params)
+    check_variational(params)
     check_noise_level(params["noise"], params["noise_level"])
     check_code_size(
         params["n_components"], n_features, params["sparsity"], params["noise"]

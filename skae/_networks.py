@@ -78,6 +78,42 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+# The variational encoder's log-variances are clipped to this range: exp()
+# of a runaway log-variance would overflow the sampled code (variances of
+# 1e-9 to 2e4 cover every posterior a model of scaled data needs).
+LOG_VAR_RANGE = (-20.0, 10.0)
+
+
+class VariationalEncoder(nn.Module):
+    """A Gaussian posterior ``q(z | x)``: a shared body and two linear heads.
+
+    Calling it returns the posterior mean, so the fitted ``encoder_`` maps
+    rows to codes exactly as a plain encoder does (``transform``, export,
+    the neighbour term); :meth:`posterior` also returns the log-variance for
+    training and the ELBO.
+    """
+
+    def __init__(self, body: nn.Module, mean: nn.Linear, log_var: nn.Linear) -> None:
+        super().__init__()
+        self.body, self.mean, self.log_var = body, mean, log_var
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean(self.body(x))
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, log variance)`` of ``q(z | x)``, each ``(n, n_components)``."""
+        h = self.body(x)
+        return self.mean(h), self.log_var(h).clamp(*LOG_VAR_RANGE)
+
+
+def make_variational(encoder: nn.Sequential) -> VariationalEncoder:
+    """Split a built encoder's last linear layer into mean and log-variance
+    heads over the same features."""
+    *body, head = encoder
+    log_var = nn.Linear(head.in_features, head.out_features)
+    return VariationalEncoder(nn.Sequential(*body), head, log_var)
+
+
 class Autoencoder(nn.Module):
     """Pair an encoder with a decoder whose optional last layer is a sigmoid.
 
@@ -92,12 +128,31 @@ class Autoencoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         self.logit_output = isinstance(decoder[-1], nn.Sigmoid)
+        self.variational = isinstance(encoder, VariationalEncoder)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(code, decoder output before any final sigmoid)``."""
-        code = self.encoder(x)
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Return ``(code, decoder output before any final sigmoid, log_var)``.
+
+        For a variational encoder in training mode the decoder sees a draw
+        from ``q(z | x)`` (the reparameterisation ``mean + std * eps``, with
+        ``eps`` from ``generator``); the code returned is the mean, and
+        ``log_var`` its log-variance (None for a plain encoder).
+        """
+        if not (self.variational and self.training):
+            code = self.encoder(x)
+            return code, self.decode_logits(code), None
+        code, log_var = self.encoder.posterior(x)
+        eps = torch.randn(
+            code.shape, generator=generator, device=code.device, dtype=code.dtype
+        )
+        return code, self.decode_logits(code + torch.exp(0.5 * log_var) * eps), log_var
+
+    def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
+        """The decoder's output before any final sigmoid."""
         body = self.decoder[:-1] if self.logit_output else self.decoder
-        return code, body(code)
+        return body(code)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The clean reconstruction: decode(encode(x)), sigmoid included."""
@@ -270,6 +325,7 @@ class NetworkSpec:
     activation: str
     code_activation: str | None = None
     output_activation: str | None = None
+    variational: bool = False
 
 
 Builder = Callable[[NetworkSpec], tuple[Autoencoder, tuple[int, int, int] | None]]
@@ -330,6 +386,8 @@ def build_network(
     never trained.
     """
     net, image_shape = ARCHITECTURES[architecture](spec)
+    if spec.variational:
+        net = Autoencoder(make_variational(net.encoder), net.decoder)
     if encoder is not None:
         net.encoder = nn.Sequential(
             copy.deepcopy(encoder), *_code_layer(spec.code_activation)

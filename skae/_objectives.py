@@ -1,4 +1,4 @@
-"""Reconstruction losses and sparsity penalties on the code.
+"""Reconstruction losses, sparsity penalties and the variational terms.
 
 Every function here maps tensors to a scalar tensor; none knows about the
 training loop or the estimator.
@@ -64,23 +64,75 @@ def kl_penalty(code: torch.Tensor, target: float) -> torch.Tensor:
     return kl.mean()
 
 
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, I)) of each row, summed over units."""
+    return 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(dim=1)
+
+
+def log_likelihood(logits: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
+    """``log p(x | z)`` of each row under the decoder's output distribution.
+
+    ``"bce"``: independent Bernoulli features with the given logits (for
+    values in [0, 1] that are not 0 or 1 this is the cross-entropy the
+    model was trained on, not a normalised density). ``"mse"``: independent
+    Gaussians of variance 1/2, the density whose negative log is the
+    squared error plus a constant, so that training's per-feature loss is
+    the negative ELBO divided by ``n_features``.
+    """
+    if loss == "bce":
+        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        return -bce.sum(dim=1)
+    return -((logits - x) ** 2).sum(dim=1) - 0.5 * x.shape[1] * math.log(math.pi)
+
+
+def elbo(net, x: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+    """Each row's evidence lower bound under a variational ``net``, in nats.
+
+    ``E_q[log p(x | z)] - KL(q(z | x) || p(z))`` with the expectation taken
+    over ``draws`` (standard normal, ``(n_draws, n_components)``), the same
+    draws for every row, so that a row's value depends on the row alone. The
+    arithmetic is float64; only the decoder runs in float32.
+    """
+    mean, log_var = (t.double() for t in net.encoder.posterior(x))
+    std = torch.exp(0.5 * log_var)
+    loss = "bce" if net.logit_output else "mse"
+    target = x.double()
+    expected = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    for eps in draws.to(device=x.device, dtype=torch.float64):
+        logits = net.decode_logits((mean + std * eps).float())
+        expected += log_likelihood(logits.double(), target, loss)
+    return expected / len(draws) - gaussian_kl(mean, log_var)
+
+
 @dataclass(frozen=True)
 class Objective:
-    """Reconstruction loss plus an optional weighted sparsity penalty.
+    """Reconstruction loss plus an optional weighted penalty on the code.
 
-    Calling it returns ``(reconstruction, penalty)`` as scalar tensors; the
-    training loop optimises their sum and records both.
+    The penalty is the sparsity penalty, or for a variational model ``beta``
+    times the KL divergence of the posterior from the prior, divided by the
+    number of features: the reconstruction loss is a mean over features, so
+    with ``beta=1`` the sum is the negative ELBO per feature. Calling it
+    returns ``(reconstruction, penalty)`` as scalar tensors; the training
+    loop optimises their sum and records both.
     """
 
     loss: str = "mse"
     sparsity: str | None = None
     sparsity_weight: float = 0.0
     sparsity_target: float = 0.05
+    beta: float = 0.0
 
     def __call__(
-        self, code: torch.Tensor, output: torch.Tensor, target: torch.Tensor
+        self,
+        code: torch.Tensor,
+        output: torch.Tensor,
+        target: torch.Tensor,
+        log_var: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         recon = reconstruction_loss(self.loss)(output, target)
+        if log_var is not None:
+            kl = gaussian_kl(code, log_var).mean() / target.shape[1]
+            return recon, self.beta * kl
         if self.sparsity is None or self.sparsity_weight == 0:
             return recon, torch.zeros((), dtype=recon.dtype, device=recon.device)
         if self.sparsity == "l1":

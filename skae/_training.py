@@ -17,7 +17,8 @@ estimator has planned it (``skae._fit_plan``):
    whether to stop and applies the no-improvement rule.
 
 It knows nothing about scikit-learn or which architecture it trains: it
-receives a network returning ``(code, output)``, an objective returning
+receives a network returning ``(code, output, log_var)`` (``log_var`` for a
+variational encoder only), an objective returning
 ``(reconstruction, penalty)``, a corruption, optionally a pair term (the
 neighbour graph), and hooks that stand for the callbacks.
 """
@@ -300,7 +301,9 @@ class Trainer:
         An :class:`~skae._networks.Autoencoder`, already on its device;
         trained in place.
     objective : callable
-        ``objective(code, output, clean) -> (reconstruction, penalty)``.
+        ``objective(code, output, clean, log_var) -> (reconstruction,
+        penalty)``; ``log_var`` is the posterior's for a variational
+        network, else None.
     config : TrainingConfig
         Optimisation settings; ``max_iter`` is the schedule's length.
     state : TrainerState
@@ -513,10 +516,13 @@ class Trainer:
                 self.optimizer, scheduled_rate(config, self.epochs_done + step / steps)
             )
             with autocast:
-                code, output = self.forward(self.corruption(clean, noise_gen))
+                corrupted = self.corruption(clean, noise_gen)
+                code, output, log_var = self.forward(corrupted, noise_gen)
                 tail_code = None if tails is None else net.encoder(tails)
             code = code.float()
-            recon, penalty = self.objective(code, output.float(), clean)
+            if log_var is not None:
+                log_var = log_var.float()
+            recon, penalty = self.objective(code, output.float(), clean, log_var)
             neighbor = (
                 torch.zeros_like(recon)
                 if self.pair_term is None

@@ -76,3 +76,21 @@ def require_unit_range(value_range: tuple[float, float], what: str) -> None:
             "sklearn.preprocessing.MinMaxScaler in a Pipeline, or use "
             "loss='mse' (or 'auto')."
         )
+
+
+def check_variational(params: dict) -> None:
+    """What ``variational=True`` cannot be combined with."""
+    if not params["variational"]:
+        return
+    if params["sparsity"] is not None:
+        raise ValueError(
+            f"variational=True cannot be combined with sparsity="
+            f"{params['sparsity']!r}: the KL term to the prior already shapes the "
+            "code (raise beta for a more constrained one); set sparsity=None."
+        )
+    if params["encoder"] is not None:
+        raise ValueError(
+            "variational=True builds its own encoder, with a mean and a "
+            "log-variance head; a user encoder cannot be given with it (a user "
+            "decoder can)."
+        )

@@ -42,6 +42,11 @@ ESTIMATORS = [
     AutoencoderTransformer(
         **FAST, **CONV, sparsity="kl", noise="masking", early_stopping=True
     ),
+    # Variational: dense with noise, conv with early stopping.
+    AutoencoderTransformer(
+        **FAST, hidden_layer_sizes=(4,), variational=True, noise="masking"
+    ),
+    AutoencoderTransformer(**FAST, **CONV, variational=True, early_stopping=True),
     # A user encoder; LazyLinear takes whatever feature count a check uses.
     AutoencoderTransformer(
         **FAST, encoder=nn.Sequential(nn.LazyLinear(4), nn.GELU(), nn.Linear(4, 1))

@@ -48,7 +48,7 @@ def test_conv_hidden_layers_sit_between_features_and_code():
         (8, 16),
         (16, 64),
     ]
-    code, output = net(torch.rand(5, 64))
+    code, output, _ = net(torch.rand(5, 64))
     assert code.shape == (5, 2) and output.shape == (5, 64)
 
 

@@ -102,7 +102,7 @@ class FailingObjective(Objective):
         object.__setattr__(self, "fail_at", fail_at)
         object.__setattr__(self, "failure", failure)
 
-    def __call__(self, code, output, target):
+    def __call__(self, code, output, target, log_var=None):
         self.calls[0] += 1
         recon, penalty = super().__call__(code, output, target)
         if self.calls[0] >= self.fail_at:
@@ -157,7 +157,7 @@ class LastStepBlowsUp(Objective):
         object.__setattr__(self, "calls", [0])
         object.__setattr__(self, "at_call", at_call)
 
-    def __call__(self, code, output, target):
+    def __call__(self, code, output, target, log_var=None):
         self.calls[0] += 1
         recon, penalty = super().__call__(code, output, target)
         if self.calls[0] == self.at_call:
@@ -320,7 +320,7 @@ class Exploding(Objective):
         super().__init__()
         object.__setattr__(self, "calls", [0])
 
-    def __call__(self, code, output, target):
+    def __call__(self, code, output, target, log_var=None):
         self.calls[0] += 1
         recon, penalty = super().__call__(code, output, target)
         return recon * 1e3 ** min(self.calls[0] - 1, 8), penalty
@@ -356,7 +356,7 @@ def test_codes_that_overflow_are_divergence_and_the_best_epoch_is_kept():
 
 
 class CappedLoss(Objective):
-    def __call__(self, code, output, target):
+    def __call__(self, code, output, target, log_var=None):
         recon, penalty = super().__call__(code, output, target)
         return torch.nan_to_num(recon, nan=1.0, posinf=1.0).clamp(max=1.0), penalty
 

@@ -21,6 +21,8 @@ VARIANTS = MappingProxyType(
         "sparse (l1)": {"sparsity": "l1"},
         "sparse (kl)": {"sparsity": "kl"},
         "denoising (masking 0.3)": {"noise": "masking", "noise_level": 0.3},
+        # The variational autoencoder at beta=1 (the ELBO itself).
+        "variational": {"variational": True},
         # The neighbour-preserving model, at its recommended 2-D weight.
         "neighbors": {"neighbor_weight": 1.0},
     }

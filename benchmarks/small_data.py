@@ -1,0 +1,111 @@
+"""The defaults against PCA as the training set shrinks: 5-NN at 8, 16, 32-D.
+
+For each dataset, training-set size (``--sizes``, the first rows of the
+60,000 training images) and code size (``--dims``), fits PCA and every
+setting in ``--settings`` (the estimator's defaults unless given), encodes
+the 10,000 test images and scores the codes by 5-NN accuracy
+(``KNeighborsClassifier(5)`` fitted on the training codes). Each row stores
+the estimator's full parameters, the seed, the sizes and the git revision,
+and is appended to ``--out`` as it finishes. Run::
+
+    SKAE_DATA=../shared/data python benchmarks/small_data.py
+    SKAE_DATA=../shared/data python benchmarks/small_data.py --sizes 2000 \\
+        --settings 'masking 0.2={"noise": "masking", "noise_level": 0.2}'
+
+A quality sweep, not a timing benchmark: ``fit_s`` is for orientation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from reportkit import environment
+from reportkit.data import FETCHERS, load_split
+from reportkit.methods import jsonable_params, pca_model
+from reportkit.scoring import knn_accuracy
+from sklearn.exceptions import ConvergenceWarning
+
+from skae import AutoencoderTransformer
+
+
+def _setting(text: str) -> tuple[str, dict]:
+    """``name=JSON`` on the command line: a label and estimator parameters."""
+    name, _, params = text.partition("=")
+    return name, json.loads(params or "{}")
+
+
+def run(dataset: str, n_train: int, dim: int, name: str, params, args) -> dict:
+    X, y, X_test, y_test = load_split(dataset, n_train, args.n_test)
+    if params is None:
+        model = pca_model(dim, args.seed)
+    else:
+        model = AutoencoderTransformer(n_components=dim, random_state=args.seed, **params)
+    tic = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    fit_s = time.perf_counter() - tic
+    row = {
+        "dataset": dataset,
+        "setting": name,
+        "dim": dim,
+        "n_train": len(X),
+        "n_test": len(X_test),
+        "seed": args.seed,
+        "knn5_accuracy": round(
+            knn_accuracy(model.transform(X), y, model.transform(X_test), y_test), 4
+        ),
+        "fit_s": round(fit_s, 1),
+        "threads": torch.get_num_threads(),
+        "params": jsonable_params(model.get_params()),
+        "estimator": type(model).__name__,
+        "skae_revision": environment.code_revision(),
+    }
+    if params is not None:
+        row.update(n_iter=model.n_iter_, max_iter=model.max_iter_)
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--datasets", nargs="+", choices=list(FETCHERS), default=list(FETCHERS)
+    )
+    parser.add_argument("--sizes", nargs="+", type=int, default=[2000, 5000, 60000])
+    parser.add_argument("--dims", nargs="+", type=int, default=[8, 16, 32])
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        type=_setting,
+        default=[("defaults", {})],
+        help="name=JSON of estimator parameters (default: the defaults)",
+    )
+    parser.add_argument("--no-pca", action="store_true", help="skip the PCA rows")
+    parser.add_argument("--n-test", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/small_data.jsonl")
+    )
+    args = parser.parse_args(argv)
+    settings = ([] if args.no_pca else [("PCA", None)]) + list(args.settings)
+    for dataset in args.datasets:
+        for n_train in args.sizes:
+            for dim in args.dims:
+                for name, params in settings:
+                    row = run(dataset, n_train, dim, name, params, args)
+                    print(
+                        json.dumps({k: v for k, v in row.items() if k != "params"}),
+                        flush=True,
+                    )
+                    with args.out.open("a") as fh:
+                        fh.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
