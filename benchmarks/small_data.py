@@ -44,7 +44,9 @@ def run(dataset: str, n_train: int, dim: int, name: str, params, args) -> dict:
     if params is None:
         model = pca_model(dim, args.seed)
     else:
-        model = AutoencoderTransformer(n_components=dim, random_state=args.seed, **params)
+        model = AutoencoderTransformer(
+            n_components=dim, random_state=args.seed, **params
+        )
     tic = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -42,7 +42,7 @@ print(f"mean ELBO of 1,000 test digits: {vae.score(X_test):.1f} nats")
 # probabilities, not a binarised draw from them.
 samples = vae.sample(40, random_state=0)
 fig, axes = plt.subplots(4, 10, figsize=(8, 3.4))
-for ax, image in zip(axes.flat, samples):
+for ax, image in zip(axes.flat, samples, strict=True):
     ax.imshow(image.reshape(28, 28), cmap="gray_r")
     ax.set_axis_off()
 fig.suptitle("decoded draws from the prior")
@@ -61,7 +61,7 @@ path = (1 - weights) * codes[0] + weights * codes[1]
 decoded = vae.inverse_transform(path.astype(np.float32))
 
 fig, axes = plt.subplots(1, 10, figsize=(8, 1.2))
-for ax, image in zip(axes, decoded):
+for ax, image in zip(axes, decoded, strict=True):
     ax.imshow(image.reshape(28, 28), cmap="gray_r")
     ax.set_axis_off()
 fig.suptitle("from a 3 to a 9 in the latent space")
