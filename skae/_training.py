@@ -303,7 +303,8 @@ class Trainer:
     objective : callable
         ``objective(code, output, clean, log_var) -> (reconstruction,
         penalty)``; ``log_var`` is the posterior's for a variational
-        network, else None.
+        network, else None. Its ``penalty_scale(progress)`` weighs the
+        penalty in the optimised loss (a variational model's KL warm-up).
     config : TrainingConfig
         Optimisation settings; ``max_iter`` is the schedule's length.
     state : TrainerState
@@ -512,9 +513,8 @@ class Trainer:
         sums = torch.zeros(len(TERMS), device=device)
         code_max = torch.zeros((), device=device)
         for step, (clean, tails) in enumerate(batches):
-            _set_rate(
-                self.optimizer, scheduled_rate(config, self.epochs_done + step / steps)
-            )
+            epochs = self.epochs_done + step / steps
+            _set_rate(self.optimizer, scheduled_rate(config, epochs))
             with autocast:
                 corrupted = self.corruption(clean, noise_gen)
                 code, output, log_var = self.forward(corrupted, noise_gen)
@@ -529,7 +529,10 @@ class Trainer:
                 else self.pair_term(code, tail_code.float())
             )
             terms = torch.stack([recon, penalty, neighbor])
-            loss = terms.sum()
+            # The record keeps the terms at full weight (for a variational
+            # model, the negative ELBO); the optimiser may see a warming one.
+            scale = self.objective.penalty_scale(epochs / config.max_iter)
+            loss = terms.sum() if scale == 1.0 else recon + scale * penalty + neighbor
             if self._reference is None:  # the run's first batch, before any step
                 self._reference = max(abs(self.collective.mean(loss.item())), 1.0)
             self.optimizer.zero_grad(set_to_none=True)

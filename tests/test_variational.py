@@ -73,6 +73,39 @@ def test_objective_adds_beta_times_kl_per_feature():
     torch.testing.assert_close(penalty, 4.0 * gaussian_kl(code, log_var).mean() / 10)
 
 
+def test_kl_warm_up_ramps_the_optimised_weight_only():
+    vae, plain = Objective("bce", beta=2.0), Objective("bce", sparsity="l1")
+    assert [vae.penalty_scale(p) for p in (0.0, 0.2, 0.4, 0.9)] == [0.0, 0.5, 1.0, 1.0]
+    assert plain.penalty_scale(0.0) == 1.0
+
+
+def test_warm_up_keeps_more_units_active_and_history_records_full_weight(
+    digits, monkeypatch
+):
+    import skae._objectives
+
+    # beta=3 on 600 small digits: without the warm-up every unit collapses
+    # to the prior (seeds 0-2: 0 active units; with it 6 to 10).
+    params = dict(n_components=16, beta=3.0, hidden_layer_sizes=(64,), max_iter=40)
+
+    def active_units():
+        model = AutoencoderTransformer(variational=True, random_state=0, **params)
+        model.fit(digits[0])
+        return (model.transform(digits[1]).std(axis=0) > 0.1).sum(), model
+
+    warm, model = active_units()
+    # The first epochs optimised a fraction of the KL term; the record is
+    # the term at full weight, and the loss curve the negative ELBO per feature.
+    assert model.history_["penalty"][0] > 0
+    np.testing.assert_allclose(
+        model.loss_curve_,
+        np.add(model.history_["reconstruction"], model.history_["penalty"]),
+    )
+    monkeypatch.setattr(skae._objectives, "KL_WARMUP", 1e-9)  # no warm-up
+    cold, _ = active_units()
+    assert cold == 0 and warm >= 5
+
+
 # ------------------------------------------------------ the fitted model
 def test_encoder_has_mean_and_log_variance_heads_and_transform_is_the_mean(vae, digits):
     assert isinstance(vae.encoder_, VariationalEncoder)
