@@ -34,9 +34,10 @@ from skae import AutoencoderTransformer
 
 
 def _setting(text: str) -> tuple[str, dict]:
-    """``name=JSON`` on the command line: a label and estimator parameters."""
-    name, _, params = text.partition("=")
-    return name, json.loads(params or "{}")
+    """``name={...}`` on the command line: a label (which may hold "=") and
+    estimator parameters as a JSON object; a bare name means the defaults."""
+    name, brace, params = text.partition("={")
+    return name, json.loads(brace[1:] + params) if brace else {}
 
 
 def run(dataset: str, n_train: int, dim: int, name: str, params, args) -> dict:
