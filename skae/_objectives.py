@@ -1,7 +1,8 @@
 """Reconstruction losses, sparsity penalties and the variational terms.
 
-Every function here maps tensors to a scalar tensor; none knows about the
-training loop or the estimator.
+Every function here maps tensors to a scalar tensor or to one value per row
+(:func:`elbo` also runs a network's decoder); none knows about the training
+loop or the estimator.
 """
 
 from __future__ import annotations
