@@ -19,6 +19,7 @@ where it stopped; ``--force`` recomputes.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import asdict
@@ -34,6 +35,8 @@ from reportkit.methods import ALL_METHODS, dims_for
 from skae.datasets import DownloadError
 
 QUICK_METHODS = tuple(m for m in ALL_METHODS if m != "skae conv")
+# The committed full-protocol run that other runs compare their winners with.
+REFERENCE = Path(__file__).resolve().parent / "results" / "report" / "results.json"
 PRESETS = {
     "full": dict(
         n_train=60000, n_test=10000, dims=[2, 4, 8, 16, 32], methods=list(ALL_METHODS)
@@ -101,6 +104,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--update-readme", type=Path, help="splice the results summary into this README"
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        default=REFERENCE,
+        help="a full run's results.json to compare winners with (skipped when "
+        "this run writes it)",
     )
     args = p.parse_args(argv)
     preset = PRESETS["quick" if args.quick else "full"]
@@ -197,7 +207,9 @@ def write_report(args, config, rows, artifacts, data) -> None:
         for ds in args.datasets
     }
     (args.out / "report.md").write_text(
-        render.report_markdown(protocol, env, rows, figures)
+        render.report_markdown(
+            protocol, env, rows, figures, _reference_rows(args.reference, args.out)
+        )
     )
     block = render.summary(rows, meta["config"], env["command"])
     (args.out / "summary.md").write_text(block)
@@ -207,6 +219,15 @@ def write_report(args, config, rows, artifacts, data) -> None:
     (args.out / "which_method_when.rst").write_text("\n".join(when) + "\n")
     if args.update_readme:
         render.splice_readme(args.update_readme, block)
+
+
+def _reference_rows(reference: Path | None, out: Path) -> list[dict] | None:
+    """The reference run's rows, unless there is none or this run is it."""
+    if reference is None or not reference.is_file():
+        return None
+    if reference.resolve() == (out / "results.json").resolve():
+        return None
+    return json.loads(reference.read_text())["rows"]
 
 
 if __name__ == "__main__":

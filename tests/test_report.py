@@ -117,6 +117,9 @@ def test_report_markdown_and_figures(report):
     assert md.count("**5-NN test accuracy**") == 2
     assert "| t-SNE |" in md
     assert "Reading (generated from the numbers above)" in md
+    # Compared with the committed full run at the one dimension both have.
+    against = md.split("## Against the full protocol (generated)\n\n")[1]
+    assert against.startswith("- **mnist, 2-D**: ") and "3-D" not in against
     faq = (out / "which_method_when.rst").read_text()  # included by docs/faq.rst
     assert faq.startswith("- **mnist**: at 2-D the best 5-NN is") and "fashion" in faq
     lines = (out / "results.csv").read_text().splitlines()
@@ -208,3 +211,47 @@ def test_which_method_when_is_read_off_the_rows(monkeypatch):
     assert "takes skae neighbors 0.062 s (UMAP 3.60 s, t-SNE 20.00 s)" in line
     assert "at 32-D skae deep reconstructs best (test MSE 0.0056)" in line
     assert "raw pixels" not in line
+
+
+def test_a_run_is_compared_with_the_full_protocol_family_by_family(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPORT.parent))
+    from reportkit.render import against_reference, report_markdown
+
+    def row(dataset, method, dim, acc, n_train):
+        return dict(dataset=dataset, method=method, dim=dim, knn_accuracy=acc,
+                    n_train=n_train, fit_s=1.0, transform_s=None,
+                    recon_mse=None, transductive=False)  # fmt: skip
+
+    quick = [
+        row("mnist", "raw pixels", 784, 0.99, 5000),
+        row("mnist", "t-SNE", 2, 0.881, 5000),
+        row("mnist", "UMAP", 2, 0.879, 5000),
+        row("mnist", "PCA", 32, 0.934, 5000),
+        row("mnist", "skae deep", 32, 0.928, 5000),
+        row("fashion", "skae deep", 32, 0.80, 5000),
+        row("fashion", "PCA", 32, 0.78, 5000),
+    ]
+    full = [
+        row("mnist", "t-SNE", 2, 0.954, 60000),
+        row("mnist", "UMAP", 2, 0.957, 60000),
+        row("mnist", "PCA", 32, 0.9756, 60000),
+        row("mnist", "skae deep", 32, 0.9784, 60000),
+        row("fashion", "skae conv", 32, 0.864, 60000),
+        row("fashion", "skae deep", 32, 0.862, 60000),
+    ]
+    two_d, thirty_two, fashion = against_reference(quick, full)
+    assert two_d.startswith("**mnist, 2-D**: this run picks t-SNE (t-SNE 0.881)")
+    assert "the reference run UMAP (UMAP 0.957)" in two_d
+    assert "in the reference run t-SNE is only 0.003 behind" in two_d
+    assert "here UMAP is only 0.002 behind" in two_d
+    assert "this run trains on 5,000 rows, the reference run on 60,000" in two_d
+    assert "this run picks PCA (PCA 0.934), the reference run skae" in thirty_two
+    assert "the FAQ on small data" in thirty_two
+    # Both pick skae, though the full run's best model (conv) was not run.
+    assert fashion == (
+        "**fashion, 32-D**: both runs pick skae (skae deep 0.800 here, "
+        "skae conv 0.864 in the reference run)."
+    )
+    text = report_markdown("protocol", {}, quick, {}, reference=full)
+    assert "## Against the full protocol (generated)\n\n- **mnist, 2-D**" in text
+    assert "Against the full protocol" not in report_markdown("p", {}, quick, {})

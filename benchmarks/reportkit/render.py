@@ -87,10 +87,16 @@ def _dim_header(rows: list[dict], dim: int) -> str:
 
 
 def report_markdown(
-    protocol: str, env: dict, rows: list[dict], figures: dict[str, dict[str, str]]
+    protocol: str,
+    env: dict,
+    rows: list[dict],
+    figures: dict[str, dict[str, str]],
+    reference: list[dict] | None = None,
 ) -> str:
     """``report.md``: protocol, environment, then per dataset its tables,
-    figures (``{dataset: {caption: file name}}``) and reading."""
+    figures (``{dataset: {caption: file name}}``) and reading; with
+    ``reference`` rows (the committed full run), whether this run agrees
+    with it on which family wins."""
     md = ["# skae benchmark report", "", "## Protocol", "", protocol]
     md += ["## Environment", ""]
     md += [f"- {k}: `{v}`" for k, v in env.items()]
@@ -106,6 +112,10 @@ def report_markdown(
         md += [f"- {line}" for line in reading(rows, ds)]
     when = [f"- {line}" for line in which_method_when(rows)]
     md += ["", "## Which method when (generated from the numbers above)", "", *when]
+    if reference:
+        lines = [f"- {line}" for line in against_reference(rows, reference)]
+        if lines:
+            md += ["", "## Against the full protocol (generated)", "", *lines]
     return "\n".join(md) + "\n"
 
 
@@ -192,6 +202,96 @@ def which_method_when(rows: list[dict]) -> list[str]:
             )
         out.append(f"**{ds}**: " + "; ".join(parts) + ".")
     return out
+
+
+# Methods grouped by family for "which family wins": skae's variants are one.
+_FAMILIES = {"PCA": "PCA", "UMAP": "UMAP", "t-SNE": "t-SNE"}
+# Leaders closer than this in 5-NN accuracy are a near tie, which a change of
+# data size or seed can reorder.
+NEAR_TIE = 0.005
+
+
+def family(method: str) -> str | None:
+    """``"skae"``, ``"PCA"``, ``"UMAP"`` or ``"t-SNE"``; None for raw pixels."""
+    return "skae" if method in SKAE_VARIANTS else _FAMILIES.get(method)
+
+
+def _family_bests(rows: list[dict], dataset: str, dim: int) -> dict[str, dict]:
+    """Each family's most accurate row in one (dataset, dim) cell."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        fam = family(r["method"])
+        if r["dataset"] != dataset or r["dim"] != dim or fam is None:
+            continue
+        if fam not in best or r["knn_accuracy"] > best[fam]["knn_accuracy"]:
+            best[fam] = r
+    return best
+
+
+def against_reference(rows: list[dict], reference: list[dict]) -> list[str]:
+    """Whether this run and a reference run (the full protocol) agree on the
+    family with the best 5-NN at each dimension both ran, and if not, the
+    reasons the numbers show: the reference's winner was not run here, a
+    near tie in either run, or fewer training rows."""
+    lines = []
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        dims = sorted({r["dim"] for r in rows if r["dataset"] == ds})
+        for dim in dims:
+            here = _family_bests(rows, ds, dim)
+            there = _family_bests(reference, ds, dim)
+            if not here or not there:
+                continue
+            win_here = max(here.values(), key=lambda r: r["knn_accuracy"])
+            win_there = max(there.values(), key=lambda r: r["knn_accuracy"])
+            fam_here, fam_there = (
+                family(win_here["method"]),
+                family(win_there["method"]),
+            )
+            head = f"**{ds}, {dim}-D**: "
+            if fam_here == fam_there:
+                lines.append(
+                    f"{head}both runs pick {fam_here} ({win_here['method']} "
+                    f"{win_here['knn_accuracy']:.3f} here, {win_there['method']} "
+                    f"{win_there['knn_accuracy']:.3f} in the reference run)."
+                )
+                continue
+            reasons = _disagreement(win_here, win_there, here, there, rows)
+            lines.append(
+                f"{head}this run picks {fam_here} ({win_here['method']} "
+                f"{win_here['knn_accuracy']:.3f}), the reference run {fam_there} "
+                f"({win_there['method']} {win_there['knn_accuracy']:.3f}); "
+                + "; ".join(reasons)
+                + "."
+            )
+    return lines
+
+
+def _disagreement(win_here, win_there, here, there, rows) -> list[str]:
+    fam_here, fam_there = family(win_here["method"]), family(win_there["method"])
+    reasons = []
+    if win_there["method"] not in {r["method"] for r in rows}:
+        reasons.append(
+            f"the reference run's best model, {win_there['method']}, is not "
+            "among this run's methods"
+        )
+    if fam_here in there:
+        gap = win_there["knn_accuracy"] - there[fam_here]["knn_accuracy"]
+        if gap < NEAR_TIE:
+            reasons.append(f"in the reference run {fam_here} is only {gap:.3f} behind")
+    if fam_there in here:
+        gap = win_here["knn_accuracy"] - here[fam_there]["knn_accuracy"]
+        if gap < NEAR_TIE:
+            reasons.append(f"here {fam_there} is only {gap:.3f} behind")
+    n_here, n_there = win_here["n_train"], win_there["n_train"]
+    if n_here < n_there:
+        text = f"this run trains on {n_here:,} rows, the reference run on {n_there:,}"
+        if fam_here == "PCA" and fam_there == "skae":
+            text += (
+                " (on a few thousand rows PCA can beat skae's models at 16-D and "
+                "above: the FAQ on small data)"
+            )
+        reasons.append(text)
+    return reasons or ["the numbers give no reason: treat it as seed noise"]
 
 
 def splice_readme(readme: Path, block: str) -> None:
