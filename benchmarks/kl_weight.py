@@ -19,7 +19,6 @@ finishes.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 from reportkit import environment
 from reportkit.data import load_split
-from reportkit.methods import jsonable_params
+from reportkit.methods import append_row, jsonable_params
 from reportkit.scoring import knn_accuracy
 from reportkit.variants import VARIANTS
 from sklearn.exceptions import ConvergenceWarning
@@ -82,8 +81,7 @@ def main(argv=None) -> int:
                 f"{row['mean_activation']:.3f}, 5-NN {row['knn5_accuracy']:.4f}",
                 flush=True,
             )
-            with args.out.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_row(args.out, row)
     return 0
 
 

@@ -24,20 +24,10 @@ A quality sweep, not a timing benchmark.
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-import warnings
-from pathlib import Path
-
 import torch
-from reportkit import environment
-from reportkit.data import FETCHERS, load_split
-from reportkit.methods import jsonable_params, pca_model
-from reportkit.scoring import knn_accuracy
+from reportkit.methods import pca_model
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
-from small_data import _setting
+from small_data import arguments, sweep
 from torch import nn
 
 from skae import AutoencoderTransformer
@@ -92,58 +82,27 @@ class PCAStartDecoder(nn.Module):
         return self.linear(z) + self.residual(z)
 
 
-def run(dataset: str, n_train: int, dim: int, name: str, params, args) -> dict:
-    X, y, X_test, y_test = load_split(dataset, n_train, args.n_test)
-    tic = time.perf_counter()
-    if params is None:
-        model = pca_model(dim, args.seed).fit(X)
-    else:
-        pca = pca_model(dim, args.seed).fit(X)
-        torch.manual_seed(args.seed)  # the residual networks' first layers
-        model = AutoencoderTransformer(
-            n_components=dim,
-            loss="mse",
-            encoder=PCAStartEncoder(pca),
-            decoder=PCAStartDecoder(pca),
-            random_state=args.seed,
-            **params,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X)
-    fit_s = time.perf_counter() - tic
-    return {
-        "dataset": dataset,
-        "setting": name,
-        "start": None if params is None else "pca-residual",
-        "residual_hidden": None if params is None else list(HIDDEN),
-        "dim": dim,
-        "n_train": len(X),
-        "n_test": len(X_test),
-        "seed": args.seed,
-        "knn5_accuracy": round(
-            knn_accuracy(model.transform(X), y, model.transform(X_test), y_test), 4
-        ),
-        "fit_s": round(fit_s, 1),
-        "threads": torch.get_num_threads(),
-        "params": jsonable_params(model.get_params()),
-        "estimator": type(model).__name__,
-        "skae_revision": environment.code_revision(),
-    }
+def pca_start_model(X, dim: int, params: dict, seed: int):
+    """The estimator with PCA-start modules fitted to ``X`` (PCA's fit is not
+    in the row's ``fit_s``: a fraction of a second)."""
+    pca = pca_model(dim, seed).fit(X)
+    torch.manual_seed(seed)  # the residual networks' first layers
+    model = AutoencoderTransformer(
+        n_components=dim,
+        loss="mse",
+        encoder=PCAStartEncoder(pca),
+        decoder=PCAStartDecoder(pca),
+        random_state=seed,
+        **params,
+    )
+    return model, {"start": "pca-residual", "residual_hidden": list(HIDDEN)}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--datasets", nargs="+", choices=list(FETCHERS), default=list(FETCHERS)
-    )
-    parser.add_argument("--sizes", nargs="+", type=int, default=[2000, 5000])
-    parser.add_argument("--dims", nargs="+", type=int, default=[8, 16, 32])
-    parser.add_argument(
-        "--settings",
-        nargs="+",
-        type=_setting,
-        default=[
+    args = arguments(
+        __doc__.splitlines()[0],
+        sizes=[2000, 5000],
+        settings=[
             ("pca start", {}),
             ("pca start, 80 epochs", {"max_iter": 80}),
             (
@@ -151,25 +110,12 @@ def main(argv=None) -> int:
                 {"noise": "masking", "noise_level": 0.2, "max_iter": 80},
             ),
         ],
-        help="name={JSON} of estimator parameters",
+        out="benchmarks/results/pca_start.jsonl",
+        argv=argv,
     )
-    parser.add_argument("--n-test", type=int, default=10000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/pca_start.jsonl")
+    sweep(
+        args, ([] if args.no_pca else [("PCA", None)]) + args.settings, pca_start_model
     )
-    args = parser.parse_args(argv)
-    for dataset in args.datasets:
-        for n_train in args.sizes:
-            for dim in args.dims:
-                for name, params in [("PCA", None), *args.settings]:
-                    row = run(dataset, n_train, dim, name, params, args)
-                    print(
-                        json.dumps({k: v for k, v in row.items() if k != "params"}),
-                        flush=True,
-                    )
-                    with args.out.open("a") as fh:
-                        fh.write(json.dumps(row) + "\n")
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from reportkit import environment
 from reportkit.data import FETCHERS, load_split
-from reportkit.methods import jsonable_params, pca_model
+from reportkit.methods import append_row, jsonable_params, pca_model
 from reportkit.scoring import knn_accuracy
 from sklearn.exceptions import ConvergenceWarning
 
@@ -40,26 +40,18 @@ def _setting(text: str) -> tuple[str, dict]:
     return name, json.loads(brace[1:] + params) if brace else {}
 
 
-def run(dataset: str, n_train: int, dim: int, name: str, params, args) -> dict:
-    X, y, X_test, y_test = load_split(dataset, n_train, args.n_test)
-    if params is None:
-        model = pca_model(dim, args.seed)
-    else:
-        model = AutoencoderTransformer(
-            n_components=dim, random_state=args.seed, **params
-        )
-    tic = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X)
-    fit_s = time.perf_counter() - tic
+def skae_model(X, dim: int, params: dict, seed: int):
+    """This script's model: the estimator with ``params`` over its defaults."""
+    return AutoencoderTransformer(n_components=dim, random_state=seed, **params), {}
+
+
+def scored_row(model, data, fit_s: float, seed: int) -> dict:
+    """What every sweep row records about a fitted ``model``."""
+    X, y, X_test, y_test = data
     row = {
-        "dataset": dataset,
-        "setting": name,
-        "dim": dim,
         "n_train": len(X),
         "n_test": len(X_test),
-        "seed": args.seed,
+        "seed": seed,
         "knn5_accuracy": round(
             knn_accuracy(model.transform(X), y, model.transform(X_test), y_test), 4
         ),
@@ -69,44 +61,69 @@ def run(dataset: str, n_train: int, dim: int, name: str, params, args) -> dict:
         "estimator": type(model).__name__,
         "skae_revision": environment.code_revision(),
     }
-    if params is not None:
+    if hasattr(model, "n_iter_"):
         row.update(n_iter=model.n_iter_, max_iter=model.max_iter_)
     return row
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sweep(args, settings: list[tuple[str, dict | None]], make_model) -> None:
+    """Fit PCA (``params`` None) and ``make_model(X, dim, params, seed) ->
+    (unfitted model, extra row fields)`` for every setting, size and
+    dimension; print each row and append it to ``args.out``."""
+    for dataset in args.datasets:
+        for n_train in args.sizes:
+            data = load_split(dataset, n_train, args.n_test)
+            for dim in args.dims:
+                for name, params in settings:
+                    if params is None:
+                        model, extra = pca_model(dim, args.seed), {}
+                    else:
+                        model, extra = make_model(data[0], dim, params, args.seed)
+                    tic = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        model.fit(data[0])
+                    fit_s = time.perf_counter() - tic
+                    row = {"dataset": dataset, "setting": name, "dim": dim, **extra}
+                    row.update(scored_row(model, data, fit_s, args.seed))
+                    print(
+                        json.dumps({k: v for k, v in row.items() if k != "params"}),
+                        flush=True,
+                    )
+                    append_row(args.out, row)
+
+
+def arguments(description: str, sizes, settings, out: str, argv=None):
+    """The command line every small-data sweep shares."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--datasets", nargs="+", choices=list(FETCHERS), default=list(FETCHERS)
     )
-    parser.add_argument("--sizes", nargs="+", type=int, default=[2000, 5000, 60000])
+    parser.add_argument("--sizes", nargs="+", type=int, default=sizes)
     parser.add_argument("--dims", nargs="+", type=int, default=[8, 16, 32])
     parser.add_argument(
         "--settings",
         nargs="+",
         type=_setting,
-        default=[("defaults", {})],
-        help="name=JSON of estimator parameters (default: the defaults)",
+        default=settings,
+        help="name={JSON} of estimator parameters (a bare name: no changes)",
     )
     parser.add_argument("--no-pca", action="store_true", help="skip the PCA rows")
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/small_data.jsonl")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = arguments(
+        __doc__.splitlines()[0],
+        sizes=[2000, 5000, 60000],
+        settings=[("defaults", {})],
+        out="benchmarks/results/small_data.jsonl",
+        argv=argv,
     )
-    args = parser.parse_args(argv)
-    settings = ([] if args.no_pca else [("PCA", None)]) + list(args.settings)
-    for dataset in args.datasets:
-        for n_train in args.sizes:
-            for dim in args.dims:
-                for name, params in settings:
-                    row = run(dataset, n_train, dim, name, params, args)
-                    print(
-                        json.dumps({k: v for k, v in row.items() if k != "params"}),
-                        flush=True,
-                    )
-                    with args.out.open("a") as fh:
-                        fh.write(json.dumps(row) + "\n")
+    sweep(args, ([] if args.no_pca else [("PCA", None)]) + args.settings, skae_model)
     return 0
 
 

@@ -60,6 +60,13 @@ def jsonable_params(params: dict) -> dict:
     return out
 
 
+def append_row(path, row: dict) -> None:
+    """Append ``row`` to the JSON-lines file ``path``, so an interrupted
+    sweep keeps the rows it finished."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
 def blas_threads() -> int | None:
     """Threads of the BLAS that PCA and k-NN run on."""
     counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
