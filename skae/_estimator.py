@@ -189,11 +189,10 @@ class AutoencoderTransformer(
         mean, :meth:`score_samples` an estimate of the evidence lower bound
         (ELBO) and :meth:`sample` decodes draws from the prior. The KL term
         is warmed up: its weight rises from 0 to ``beta`` over the first 40%
-        of the schedule, which on MNIST and Fashion-MNIST left about twice
-        as many code units in use and gave a better ELBO (user guide).
-        Composes with
-        ``architecture`` (dense or conv), ``noise``, ``neighbor_weight`` and a
-        user ``decoder``; not with ``sparsity`` or a user ``encoder``.
+        of the schedule, which on MNIST and Fashion-MNIST gave a better test
+        ELBO and better codes (user guide). Composes with ``architecture``
+        (dense or conv), ``noise``, ``neighbor_weight`` and a user
+        ``decoder``; not with ``sparsity`` or a user ``encoder``.
 
     beta : float, default=1.0
         Weight of the KL term of a variational model (``variational=True``
