@@ -158,6 +158,22 @@ def test_conv_sparse_and_denoising_variants_train_data_parallel(data_file, tmp_p
     assert model.image_shape_ == (1, 4, 5) and ((codes > 0) & (codes < 1)).all()
 
 
+def test_a_variational_model_trains_data_parallel(data_file, tmp_path):
+    """Every process draws its posterior samples from the epoch's seeds, as
+    it does its corruption; the averaged gradients train one model, which
+    saves, scores and samples."""
+    params = {**PARAMS, "max_iter": 2, "variational": True, "beta": 0.5}
+    results = launch(
+        2, ["--data", str(data_file), *fit_args(params, tmp_path / "m.pt")]
+    )
+    assert [code for code, _ in results] == [0, 0], results
+    model = load_model(tmp_path / "m.pt")
+    X = np.load(data_file)
+    assert model.variational and model.beta == 0.5
+    assert np.isfinite(model.score_samples(X)).all()
+    assert model.sample(3, random_state=0).shape == (3, X.shape[1])
+
+
 def test_one_process_trains_as_fit(data_file, tmp_path):
     params = {**PARAMS, "max_iter": 3}
     results = launch(
