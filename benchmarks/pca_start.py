@@ -12,7 +12,9 @@ from 2,000 rows up. This script tests one candidate through the public API
   the loss;
 - trained with the squared error (``loss="mse"``: a BCE decoder would put a
   sigmoid after the PCA reconstruction, and the start would not be PCA);
-- with the settings of ``--settings`` (e.g. masking noise, a shorter budget).
+- with the settings of ``--settings`` (e.g. masking noise, a shorter budget;
+  ``"frozen_pca": true`` keeps the PCA path fixed and trains the residuals
+  only).
 
 PCA is fitted alongside. Each row stores the settings, sizes, seed and git
 revision, appended to ``--out``. Run::
@@ -51,7 +53,7 @@ class PCAStartEncoder(nn.Module):
     """``W (x - mean) + r(x)``, with ``W`` PCA's components and ``r`` zero at
     the start."""
 
-    def __init__(self, pca: PCA) -> None:
+    def __init__(self, pca: PCA, frozen: bool = False) -> None:
         super().__init__()
         components = torch.as_tensor(pca.components_, dtype=torch.float32)
         k, d = components.shape
@@ -59,6 +61,7 @@ class PCAStartEncoder(nn.Module):
         self.linear = nn.Linear(d, k, bias=False)
         with torch.no_grad():
             self.linear.weight.copy_(components)
+        self.linear.requires_grad_(not frozen)
         self.residual = _residual([d, *HIDDEN, k])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +71,7 @@ class PCAStartEncoder(nn.Module):
 class PCAStartDecoder(nn.Module):
     """``W^T z + mean + s(z)``, with ``s`` zero at the start."""
 
-    def __init__(self, pca: PCA) -> None:
+    def __init__(self, pca: PCA, frozen: bool = False) -> None:
         super().__init__()
         components = torch.as_tensor(pca.components_, dtype=torch.float32)
         k, d = components.shape
@@ -76,6 +79,7 @@ class PCAStartDecoder(nn.Module):
         with torch.no_grad():
             self.linear.weight.copy_(components.T)
             self.linear.bias.copy_(torch.as_tensor(pca.mean_, dtype=torch.float32))
+        self.linear.requires_grad_(not frozen)
         self.residual = _residual([k, *HIDDEN[::-1], d])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -84,18 +88,23 @@ class PCAStartDecoder(nn.Module):
 
 def pca_start_model(X, dim: int, params: dict, seed: int):
     """The estimator with PCA-start modules fitted to ``X`` (PCA's fit is not
-    in the row's ``fit_s``: a fraction of a second)."""
+    in the row's ``fit_s``: a fraction of a second). ``params`` may hold
+    ``"frozen_pca": true``, which keeps the PCA path fixed so that only the
+    residual networks train."""
+    params = dict(params)
+    frozen = bool(params.pop("frozen_pca", False))
     pca = pca_model(dim, seed).fit(X)
     torch.manual_seed(seed)  # the residual networks' first layers
     model = AutoencoderTransformer(
         n_components=dim,
         loss="mse",
-        encoder=PCAStartEncoder(pca),
-        decoder=PCAStartDecoder(pca),
+        encoder=PCAStartEncoder(pca, frozen),
+        decoder=PCAStartDecoder(pca, frozen),
         random_state=seed,
         **params,
     )
-    return model, {"start": "pca-residual", "residual_hidden": list(HIDDEN)}
+    extra = {"start": "pca-residual", "residual_hidden": list(HIDDEN)}
+    return model, {**extra, "frozen_pca": frozen}
 
 
 def main(argv=None) -> int:
