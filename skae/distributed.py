@@ -314,7 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=args.timeout))
     try:
-        return _run(args)
+        code = _run(args)
+        # Tear down together. Rank 1 once aborted in C++ at exit in CI
+        # ("terminate called without an active exception", exit -6), having
+        # destroyed its gloo group while rank 0 was still saving the model;
+        # after a fit that both completed, a barrier costs nothing.
+        dist.barrier()
+        return code
     finally:
         dist.destroy_process_group()
 
