@@ -90,8 +90,21 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 LOG_VAR_MIN, LOG_VAR_MAX = -20.0, 2.0
 
 
+class _LogVarBound(nn.Module):
+    """Log-variances within the soft upper and hard lower bounds."""
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        log_var = LOG_VAR_MAX - nn.functional.softplus(LOG_VAR_MAX - raw)
+        return log_var.clamp(min=LOG_VAR_MIN)
+
+
+class LogVarBound(_RowOrderInvariant, _LogVarBound):
+    """The bound, whose inference output does not depend on row order
+    (softplus is transcendental)."""
+
+
 class VariationalEncoder(nn.Module):
-    """A Gaussian posterior ``q(z | x)``: a shared body and two linear heads.
+    """A Gaussian posterior ``q(z | x)``: a shared body and two heads.
 
     Calling it returns the posterior mean, so the fitted ``encoder_`` maps
     rows to codes exactly as a plain encoder does (``transform``, export,
@@ -99,7 +112,7 @@ class VariationalEncoder(nn.Module):
     training and the ELBO.
     """
 
-    def __init__(self, body: nn.Module, mean: nn.Linear, log_var: nn.Linear) -> None:
+    def __init__(self, body: nn.Module, mean: nn.Linear, log_var: nn.Module) -> None:
         super().__init__()
         self.body, self.mean, self.log_var = body, mean, log_var
 
@@ -109,25 +122,16 @@ class VariationalEncoder(nn.Module):
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log variance)`` of ``q(z | x)``, each ``(n, n_components)``."""
         h = self.body(x)
-        raw = self.log_var(h)
-        if not self.training and raw.dtype == torch.float32:
-            # softplus is transcendental: float64 keeps inference independent
-            # of the row's place in the batch (see _RowOrderInvariant).
-            return self.mean(h), _bounded(raw.double()).float()
-        return self.mean(h), _bounded(raw)
-
-
-def _bounded(raw: torch.Tensor) -> torch.Tensor:
-    """Log-variances within the soft upper and hard lower bounds."""
-    log_var = LOG_VAR_MAX - nn.functional.softplus(LOG_VAR_MAX - raw)
-    return log_var.clamp(min=LOG_VAR_MIN)
+        return self.mean(h), self.log_var(h)
 
 
 def make_variational(encoder: nn.Sequential) -> VariationalEncoder:
-    """Split a built encoder's last linear layer into mean and log-variance
-    heads over the same features."""
+    """Split a built encoder's last linear layer into a mean head and a
+    bounded log-variance head over the same features."""
     *body, head = encoder
-    log_var = nn.Linear(head.in_features, head.out_features)
+    log_var = nn.Sequential(
+        nn.Linear(head.in_features, head.out_features), LogVarBound()
+    )
     return VariationalEncoder(nn.Sequential(*body), head, log_var)
 
 
