@@ -530,9 +530,11 @@ class Trainer:
             )
             terms = torch.stack([recon, penalty, neighbor])
             # The record keeps the terms at full weight (for a variational
-            # model, the negative ELBO); the optimiser may see a warming one.
+            # model, the negative ELBO); the optimiser may see a warming one
+            # (a scale of 1 multiplies exactly, so other models' losses are
+            # unchanged).
             scale = self.objective.penalty_scale(epochs / config.max_iter)
-            loss = terms.sum() if scale == 1.0 else recon + scale * penalty + neighbor
+            loss = torch.stack([recon, scale * penalty, neighbor]).sum()
             if self._reference is None:  # the run's first batch, before any step
                 self._reference = max(abs(self.collective.mean(loss.item())), 1.0)
             self.optimizer.zero_grad(set_to_none=True)
