@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ._corruption import corrupt
 from ._data import RowSource
-from ._training import fit_codes
+from ._training import warm_start
 from ._warnings import warn_user
 
 # As UMAP does, exact neighbours below this many rows: brute force is quick
@@ -378,6 +378,8 @@ def neighbor_term(
     if train_rows is not None:
         X = X[train_rows.numpy()]
     graph = fuzzy_graph(X, settings.n_neighbors, seed + 2)
+    sampler = EdgeSampler(graph)
+    a, b = edge_curve()
     start = spectral_start(X, graph, settings.n_components, seed + 3)
     if start is not None:
         layout = umap_layout(X, graph, start, seed + 4, parallel=settings.parallel)
@@ -385,37 +387,48 @@ def neighbor_term(
             encoder,
             source,
             layout,
+            NeighborTerm(sampler, 1.0, a, b),
             settings.start_steps,
             settings.learning_rate,
             seed + 5,
         )
-    a, b = edge_curve()
-    return NeighborTerm(EdgeSampler(graph), NEIGHBOR_SCALE * settings.weight, a, b)
+    return NeighborTerm(sampler, NEIGHBOR_SCALE * settings.weight, a, b)
 
 
 def start_encoder(
     encoder: torch.nn.Module,
     source: RowSource,
     layout: np.ndarray,
+    term: NeighborTerm,
     steps: int,
     learning_rate: float,
     seed: int,
     masking: float = START_MASKING,
     batch_size: int = START_BATCH,
 ) -> None:
-    """Regress ``encoder`` in place onto ``layout`` (one code per row of
-    ``source``), with ``masking`` of each batch's inputs set to 0: noise
-    there makes the encoder a smoother function of its input, which places
-    unseen rows better. Seeds ``seed`` (masking) and ``seed + 1`` (batches).
+    """Train ``encoder`` in place to place each row of ``source`` as UMAP
+    places an unseen row in a finished ``layout``.
+
+    Each step draws ``batch_size`` edges of ``term``'s graph and scores the
+    codes of the heads against the layout's *fixed* positions of the tails:
+    attracted to the tail of their own edge, repelled from the batch's
+    other tails. This is the objective UMAP's own ``transform`` optimises
+    for new rows; an encoder trained on it, rather than regressed onto each
+    row's own position, learns where a row's neighbours lie and snaps rows
+    between clusters to one of them. On full MNIST at 2-D it placed the
+    10,000 test digits at 5-NN 0.945, the regression 0.935 (same 3,000
+    steps; benchmarks/neighbor_start.py). ``masking`` of each batch's inputs
+    set to 0 makes the encoder a smoother function of its input, which
+    places unseen rows better. Seeds ``seed`` (masking) and ``seed + 1``
+    (edges).
     """
+    anchors = torch.as_tensor(layout, device=source.device)
     mask_gen = torch.Generator(device=source.device).manual_seed(seed)
-    fit_codes(
-        encoder,
-        source,
-        torch.as_tensor(layout, device=source.device),
-        steps,
-        batch_size,
-        learning_rate,
-        torch.Generator().manual_seed(seed + 1),
-        corrupt=lambda batch: corrupt(batch, "masking", masking, mask_gen),
-    )
+    edge_gen = torch.Generator().manual_seed(seed + 1)
+
+    def batch_loss() -> torch.Tensor:
+        heads, tails = term.sample(batch_size, edge_gen)
+        inputs = corrupt(source.take(heads), "masking", masking, mask_gen)
+        return term(encoder(inputs), anchors[tails.to(anchors.device)])
+
+    warm_start(encoder, steps, learning_rate, batch_loss)

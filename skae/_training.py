@@ -603,36 +603,27 @@ def validation_mse(net: torch.nn.Module, source, batch_size: int) -> float:
     return (total / source.n_samples).item()
 
 
-def fit_codes(
+def warm_start(
     encoder: torch.nn.Module,
-    source,
-    targets: torch.Tensor,
     steps: int,
-    batch_size: int,
     learning_rate: float,
-    generator: torch.Generator,
-    corrupt: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+    batch_loss: Callable[[], torch.Tensor],
 ) -> None:
-    """Regress ``encoder`` onto ``targets`` (one target code per source row).
+    """Train ``encoder`` in place for ``steps`` Adam steps of ``batch_loss()``.
 
-    A warm start: ``steps`` Adam steps of mean squared error on random row
-    batches, with the learning rate annealed along half a cosine (so the
-    regression ends at a minimum, not at its last noisy step) and an
-    optimiser of its own, so that the main run's Adam starts from fresh
-    moment estimates. ``corrupt`` is applied to each batch of inputs: noise
-    there makes the encoder a smoother function of its input, which places
-    unseen rows better. ``targets`` lives on the source's device.
+    A warm start before the main run: ``batch_loss`` draws a fresh batch on
+    each call and returns its scalar loss through ``encoder``. The learning
+    rate is annealed along half a cosine (so the start ends at a minimum, not
+    at its last noisy step), and the optimiser is its own, so that the main
+    run's Adam starts from fresh moment estimates.
     """
     optimizer = make_adam(
         list(encoder.parameters()), TrainingConfig(learning_rate_init=learning_rate)
     )
-    n = source.n_samples
     encoder.train()
     for step in range(steps):
         _set_rate(optimizer, learning_rate * cosine_factor(step / steps))
-        rows = torch.randint(n, (min(batch_size, n),), generator=generator)
-        codes = encoder(corrupt(source.take(rows)))
-        loss = ((codes - targets[rows.to(targets.device)]) ** 2).mean()
+        loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

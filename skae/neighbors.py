@@ -7,8 +7,9 @@ order before its training epochs, with the seeds and settings of the fit:
    (umap-learn's own functions);
 2. :func:`spectral_start`: the graph's spectral layout, at UMAP's scale;
 3. :func:`umap_layout`: umap-learn's optimised layout from that start;
-4. :func:`fit_encoder_to_layout`: the encoder regressed onto the layout,
-   with a share of its inputs masked.
+4. :func:`fit_encoder_to_layout`: the encoder trained to place each row
+   where UMAP would place it as a new row of that layout, with a share of
+   its inputs masked.
 
 The functions are the ones ``fit`` calls, exposed so that each step can be
 timed or its result examined (``benchmarks/neighbor_start.py`` does both).
@@ -18,6 +19,7 @@ Use the estimator to train a model.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ._data import RowSource
@@ -26,6 +28,9 @@ from ._neighbors import (
     START_BATCH,
     START_MASKING,
     START_STEPS,
+    EdgeSampler,
+    NeighborTerm,
+    edge_curve,
     fuzzy_graph,
     spectral_start,
     start_encoder,
@@ -47,6 +52,7 @@ def fit_encoder_to_layout(
     encoder: torch.nn.Module,
     X,
     layout,
+    graph,
     *,
     steps: int = START_STEPS,
     masking: float = START_MASKING,
@@ -54,11 +60,13 @@ def fit_encoder_to_layout(
     learning_rate: float = 6e-3,
     seed: int = 0,
 ) -> torch.nn.Module:
-    """Regress ``encoder`` in place onto ``layout``, as ``fit`` starts it.
+    """Train ``encoder`` in place to reproduce ``layout``, as ``fit`` starts it.
 
-    ``steps`` Adam steps of squared error on random batches of rows, the
-    rate annealed along half a cosine, each batch with a fraction
-    ``masking`` of its inputs set to 0.
+    ``steps`` Adam steps, the rate annealed along half a cosine. Each step
+    draws ``batch_size`` edges of ``graph`` by strength and applies UMAP's
+    cross-entropy between the codes of the heads (a fraction ``masking`` of
+    their inputs set to 0) and the layout's fixed positions of the tails:
+    the objective UMAP's ``transform`` optimises for a new row.
 
     Parameters
     ----------
@@ -68,28 +76,38 @@ def fit_encoder_to_layout(
     X : ndarray or sparse matrix of shape (n_samples, n_features)
         The rows of the layout.
     layout : array-like of shape (n_samples, n_components)
-        Target codes, e.g. from :func:`umap_layout`.
+        Positions of the rows at UMAP's scale, e.g. from :func:`umap_layout`.
+    graph : scipy.sparse matrix of shape (n_samples, n_samples)
+        The rows' fuzzy graph, from :func:`fuzzy_graph`.
     steps, masking, batch_size, learning_rate : optional
-        The regression's budget and settings; the defaults are ``fit``'s.
+        The start's budget and settings; the defaults are ``fit``'s.
     seed : int, default=0
-        Seeds the masking (``seed``) and the batches (``seed + 1``).
+        Seeds the masking (``seed``) and the edges (``seed + 1``).
 
     Returns
     -------
     torch.nn.Module
-        ``encoder``, regressed.
+        ``encoder``, trained.
     """
     check_block(X)
+    n_samples = X.shape[0]
     layout = np.asarray(layout, dtype=np.float32)
-    if layout.ndim != 2 or layout.shape[0] != X.shape[0]:
+    if layout.ndim != 2 or layout.shape[0] != n_samples:
         raise ValueError(
-            f"layout must have one row per row of X ({X.shape[0]}), got shape "
+            f"layout must have one row per row of X ({n_samples}), got shape "
             f"{layout.shape}."
+        )
+    if not sp.issparse(graph) or graph.shape != (n_samples, n_samples):
+        raise ValueError(
+            f"graph must be a sparse ({n_samples}, {n_samples}) matrix (from "
+            f"fuzzy_graph), got {type(graph).__name__} of shape "
+            f"{getattr(graph, 'shape', None)}."
         )
     if not 0 <= masking < 1:
         raise ValueError(f"masking must be in [0, 1), got {masking!r}.")
+    term = NeighborTerm(EdgeSampler(sp.coo_matrix(graph)), 1.0, *edge_curve())
     source = RowSource(X, torch.device("cpu"))
     start_encoder(
-        encoder, source, layout, steps, learning_rate, seed, masking, batch_size
+        encoder, source, layout, term, steps, learning_rate, seed, masking, batch_size
     )
     return encoder

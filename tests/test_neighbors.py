@@ -19,7 +19,7 @@ from skae._neighbors import (
     start_steps,
     umap_layout,
 )
-from skae._training import fit_codes
+from skae._training import warm_start
 
 # The estimator tests stop after a few epochs on purpose (speed).
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -101,25 +101,31 @@ def test_umap_layout_is_seeded_centred_and_keeps_clusters_apart():
     assert spread_ratio(layout) < spread_ratio(start)
 
 
-def test_fit_codes_regresses_the_encoder_onto_targets():
+def test_warm_start_minimises_the_batch_loss_it_is_given():
     X, _ = _clusters()
     targets = torch.as_tensor(X[:, :2] - 2 * X[:, 2:4])  # a linear map of X
     torch.manual_seed(0)
     encoder = torch.nn.Linear(X.shape[1], 2)
     source = RowSource(X, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
 
-    def error():
-        with torch.no_grad():
-            return ((encoder(source.take(torch.arange(len(X)))) - targets) ** 2).mean()
+    def error(rows):
+        return ((encoder(source.take(rows)) - targets[rows]) ** 2).mean()
 
-    before = error()
-    fit_codes(encoder, source, targets, 300, 32, 0.05, torch.Generator().manual_seed(0))
-    assert error() < 0.01 * before
+    def batch_loss():
+        return error(torch.randint(len(X), (32,), generator=generator))
+
+    with torch.no_grad():
+        before = error(torch.arange(len(X)))
+    warm_start(encoder, 300, 0.05, batch_loss)
+    with torch.no_grad():
+        assert error(torch.arange(len(X))) < 0.01 * before
 
 
 def test_the_public_steps_reproduce_what_fit_starts_from():
-    """skae.neighbors exposes the steps fit runs; regressing onto the layout
-    with them places the clusters apart, and bad layouts are refused."""
+    """skae.neighbors exposes the steps fit runs; training the encoder onto
+    the layout with them places the clusters apart, and a bad layout or
+    graph is refused."""
     from skae.neighbors import fit_encoder_to_layout
 
     X, labels = _clusters()
@@ -129,13 +135,15 @@ def test_the_public_steps_reproduce_what_fit_starts_from():
     encoder = torch.nn.Sequential(
         torch.nn.Linear(X.shape[1], 16), torch.nn.GELU(), torch.nn.Linear(16, 2)
     )
-    fit_encoder_to_layout(encoder, X, layout, steps=300, batch_size=32, seed=0)
+    fit_encoder_to_layout(encoder, X, layout, graph, steps=300, batch_size=32)
     with torch.no_grad():
         assert _separates(encoder(torch.from_numpy(X)).numpy(), labels)
     with pytest.raises(ValueError, match="one row per row of X"):
-        fit_encoder_to_layout(encoder, X, layout[:5])
+        fit_encoder_to_layout(encoder, X, layout[:5], graph)
+    with pytest.raises(ValueError, match=r"graph must be a sparse \(120, 120\)"):
+        fit_encoder_to_layout(encoder, X, layout, graph.toarray())
     with pytest.raises(ValueError, match="masking must be in"):
-        fit_encoder_to_layout(encoder, X, layout, masking=1.0)
+        fit_encoder_to_layout(encoder, X, layout, graph, masking=1.0)
 
 
 def test_edge_sampler_draws_edges_in_proportion_to_their_strength():
