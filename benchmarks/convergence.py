@@ -62,11 +62,11 @@ SETTINGS: dict[str, dict] = {
     **_SHARED,
     "skae bfloat16": {"precision": "bfloat16"},
     "skae wide": {"hidden_layer_sizes": (512, 256)},
-    # Masking as a regulariser for the map's encoder, measured before it
-    # became the map's default (noise="auto", 2026-12-07): on full MNIST, with
-    # the encoder regressed onto the layout first, it did not raise 5-NN
-    # (neighbors.json); with the start that places rows as UMAP's transform
-    # does, it raised Fashion-MNIST. Today the same as "skae neighbors".
+    # Masking as a regulariser for the map's encoder in the term's epochs (the
+    # start masks 20% of its inputs either way). With the encoder regressed
+    # onto the layout first it did not raise MNIST's 5-NN (neighbors.json);
+    # with the start that places rows as UMAP's transform does, it raises
+    # Fashion-MNIST's and lowers its trustworthiness, so it is not a default.
     "skae neighbors masking": {**_NEIGHBORS, "noise": "masking"},
     # The step budget: four times the epochs max_iter="auto" gives the
     # neighbour term on 60,000 rows (22), to measure what more edge samples buy.

@@ -202,14 +202,10 @@ class AutoencoderTransformer(
         smoother latent space that is closer to the prior and reconstructs
         less (a beta-VAE), smaller ones the reverse.
 
-    noise : {"auto", "gaussian", "masking", "salt_pepper"} or None, \
-default="auto"
+    noise : {"gaussian", "masking", "salt_pepper"}, default=None
         Corruption of training batches for a denoising autoencoder; the loss
         compares reconstructions with the clean inputs. ``transform``,
         ``inverse_transform``, ``score`` and validation never corrupt.
-        ``"auto"`` masks inputs (``"masking"`` at ``noise_level``) when
-        ``neighbor_weight > 0``, where it makes the map place unseen rows
-        better, and corrupts nothing otherwise; None never corrupts.
 
     noise_level : float, default=0.2
         Standard deviation of gaussian noise, or the probability that an input
@@ -229,9 +225,10 @@ default="auto"
         and the encoder is trained for 3,000 steps of 512 edges to place
         each row where UMAP's ``transform`` would place it as a new row of
         that layout, with 20% of its inputs masked so that it places unseen
-        rows well; the term then refines the map while the decoder trains
-        (on inputs masked at ``noise_level`` under the default
-        ``noise="auto"``).
+        rows well; the term then refines the map while the decoder trains.
+        ``noise="masking"`` masks the inputs of those epochs too: on
+        Fashion-MNIST it raises the map's 5-NN accuracy and lowers its
+        trustworthiness (user guide).
         ``transform`` stays one encoder pass, and neither the graph nor the
         layout is kept in the fitted model. 1.0 is the recommended setting
         for 2-D maps: it weighs UMAP's per-pair cross-entropy ten times the
@@ -463,7 +460,7 @@ default="auto"
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
         "variational": ["boolean"],
         "beta": [Interval(Real, 0, None, closed="neither")],
-        "noise": [StrOptions({*NOISE_KINDS, "auto"}), None],
+        "noise": [StrOptions(set(NOISE_KINDS)), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
         "neighbor_weight": [Interval(Real, 0, None, closed="left")],
         "n_neighbors": [Interval(Integral, 2, None, closed="left")],
@@ -502,7 +499,7 @@ default="auto"
         sparsity_target=0.05,
         variational=False,
         beta=1.0,
-        noise="auto",
+        noise=None,
         noise_level=0.2,
         neighbor_weight=0.0,
         n_neighbors=15,

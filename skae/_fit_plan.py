@@ -148,8 +148,7 @@ def plan_fit(
     hold_out : bool, default=True
         Whether ``early_stopping`` holds rows out (``partial_fit``: never).
     """
-    noise = resolve_noise(params["noise"], params["neighbor_weight"])
-    _check_params(params, noise, summary, n_features)
+    _check_params(params, summary, n_features)
     loss = _resolve_loss(params["loss"], summary.value_range, continued=loss)
     early = bool(params["early_stopping"]) and hold_out
     n_train = n_samples
@@ -188,7 +187,9 @@ def plan_fit(
         seed=seed,
         device=resolve_device(params["device"]),
         corruption=Corruption(
-            noise, params["noise_level"], _noise_clip(noise, summary.value_range, loss)
+            params["noise"],
+            params["noise_level"],
+            _noise_clip(params["noise"], summary.value_range, loss),
         ),
         neighbor=_neighbor_settings(params, n_train),
         validation_fraction=params["validation_fraction"] if early else None,
@@ -211,19 +212,19 @@ def network_spec(params: dict, n_features: int, loss: str) -> NetworkSpec:
     )
 
 
-def _check_params(
-    params: dict, noise: str | None, summary: Summary, n_features: int
-) -> None:
+def _check_params(params: dict, summary: Summary, n_features: int) -> None:
     """Checks that ``_parameter_constraints`` cannot express, some against
-    the data; ``noise`` is the resolved one."""
+    the data."""
     check_integer_params(params)
     check_variational(params)
-    check_noise_level(noise, params["noise_level"])
-    check_code_size(params["n_components"], n_features, params["sparsity"], noise)
+    check_noise_level(params["noise"], params["noise_level"])
+    check_code_size(
+        params["n_components"], n_features, params["sparsity"], params["noise"]
+    )
     for name in ("encoder", "decoder"):
         if params[name] is not None:
             check_user_module(params[name], name)
-    if noise == "gaussian":
+    if params["noise"] == "gaussian":
         low, high = summary.value_range
         spread = max(high - low, abs(high), abs(low), np.finfo(np.float32).tiny)
         if params["noise_level"] > MAX_NOISE_TO_RANGE * spread:
@@ -304,22 +305,6 @@ def resolve_max_iter(max_iter, n_samples: int, batch_size: int) -> int:
     if max_iter == "auto":
         return auto_epochs(n_samples, batch_size)
     return int(max_iter)
-
-
-def resolve_noise(noise: str | None, neighbor_weight: float) -> str | None:
-    """``noise``, with ``"auto"`` resolved: masking for a neighbour map,
-    none otherwise.
-
-    A map's encoder is trained on the rows of the graph and judged on rows
-    it never saw; masking a share of each batch's inputs makes it a smoother
-    function of its input, as it does in the encoder's start. On all of
-    Fashion-MNIST at 2-D (seed 0, ``neighbor_weight=1.0``), masking 20% in
-    the training epochs raised test 5-NN from 0.725 to 0.742 (MNIST 0.946
-    and 0.946) for a test reconstruction error of 0.031 against 0.027.
-    """
-    if noise != "auto":
-        return noise
-    return "masking" if neighbor_weight > 0 else None
 
 
 def _sparsity_weight(sparsity: str | None, weight) -> float:
