@@ -8,8 +8,9 @@ short in the code space, random pairs long. The graph comes from umap-learn
 (its fuzzy simplicial set over pynndescent neighbours), built once per fit;
 this module samples its edges and scores the codes. With ``neighbor_weight
 > 0``, :func:`neighbor_term` builds the graph, lays it out as UMAP does (its
-spectral layout, then umap-learn's optimiser), regresses the encoder onto
-that layout and returns the term, which the trainer sees only as a
+spectral layout, then umap-learn's optimiser), trains the encoder to place
+rows in that layout as UMAP's ``transform`` places new ones, and returns the
+term, which the trainer sees only as a
 :class:`~skae._training.PairTerm`. It knows nothing about scikit-learn.
 """
 
@@ -324,19 +325,14 @@ def _pairwise_squared_distances(u: torch.Tensor, v: torch.Tensor) -> torch.Tenso
 # 0 (graph term alone, no decoder) 0.79: at 0.1 the map is as good as
 # without reconstruction while the decoder still trains.
 NEIGHBOR_SCALE = 10.0
-# The encoder's warm start: regressed onto umap-learn's optimised layout of
-# the graph for 3,000 steps of 512 rows (26 epochs of 60,000 rows), with 20%
-# of each row's inputs masked. A budget in steps, as for max_iter="auto": in
-# a prototype on 3,000 MNIST digits, 150 steps (the 25 epochs of an earlier
-# rule) gave held-out 2-D 5-NN 0.731 before the term's epochs and 3,000
-# steps 0.801 (UMAP: 0.812; 1,000 test digits). Full MNIST, 2-D
-# (benchmarks/neighbor_start.py): the regressed encoder places its training
-# rows about as well as the layout (5-NN among them 0.964, the layout's own
-# 0.970) and unseen rows worse, 0.927; masking makes it a smoother function
-# of its input: 0.928 (Fashion-MNIST 0.715 to 0.725; an earlier run with
-# other seeds: 0.934 to 0.937 and 0.724 to 0.730). With the term's 11
-# epochs after it, the fit reaches 0.945, where the earlier start (500 steps
-# onto the spectral layout, then 5,000 steps of the term) reached 0.909.
+# The encoder's warm start (start_encoder): 3,000 steps of 512 edges (26
+# epochs of 60,000 rows), with 20% of each row's inputs masked. A budget in
+# steps, as for max_iter="auto". Full data, 2-D, seed 0, 5-NN of the 10,000
+# encoded test images (benchmarks/neighbor_start.py): regressed onto each
+# row's own layout position, the encoder reached 0.928 on MNIST and 0.725
+# on Fashion-MNIST (neighbor_start.json at 3dd2591); trained as UMAP's
+# transform places new rows, 0.944 and 0.736, for 31-38 s against the
+# regression's 12-17 s. Without the masking, 0.938 and 0.735.
 START_STEPS = 3000
 START_BATCH = 512
 START_MASKING = 0.2
@@ -415,9 +411,8 @@ def start_encoder(
     other tails. This is the objective UMAP's own ``transform`` optimises
     for new rows; an encoder trained on it, rather than regressed onto each
     row's own position, learns where a row's neighbours lie and snaps rows
-    between clusters to one of them. On full MNIST at 2-D it placed the
-    10,000 test digits at 5-NN 0.945, the regression 0.935 (same 3,000
-    steps; benchmarks/neighbor_start.py). ``masking`` of each batch's inputs
+    between clusters to one of them (measured at :data:`START_STEPS`).
+    ``masking`` of each batch's inputs
     set to 0 makes the encoder a smoother function of its input, which
     places unseen rows better. Seeds ``seed`` (masking) and ``seed + 1``
     (edges).
