@@ -411,11 +411,10 @@ def start_encoder(
     other tails. This is the objective UMAP's own ``transform`` optimises
     for new rows; an encoder trained on it, rather than regressed onto each
     row's own position, learns where a row's neighbours lie and snaps rows
-    between clusters to one of them (measured at :data:`START_STEPS`).
-    ``masking`` of each batch's inputs
-    set to 0 makes the encoder a smoother function of its input, which
-    places unseen rows better. Seeds ``seed`` (masking) and ``seed + 1``
-    (edges).
+    between clusters to one of them (measured beside :data:`START_STEPS`).
+    ``masking`` of each batch's inputs set to 0 makes the encoder a smoother
+    function of its input, which places unseen rows better. Seeds ``seed``
+    (masking) and ``seed + 1`` (edges).
     """
     anchors = torch.as_tensor(layout, device=source.device)
     mask_gen = torch.Generator(device=source.device).manual_seed(seed)

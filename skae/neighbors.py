@@ -60,7 +60,7 @@ def fit_encoder_to_layout(
     learning_rate: float = 6e-3,
     seed: int = 0,
 ) -> torch.nn.Module:
-    """Train ``encoder`` in place to reproduce ``layout``, as ``fit`` starts it.
+    """Train ``encoder`` in place to place rows in ``layout``, as ``fit`` starts it.
 
     ``steps`` Adam steps, the rate annealed along half a cosine. Each step
     draws ``batch_size`` edges of ``graph`` by strength and applies UMAP's
