@@ -3,10 +3,10 @@
 ``AutoencoderTransformer(neighbor_weight > 0).fit`` builds umap-learn's fuzzy
 graph, its spectral layout and umap-learn's optimised layout, trains the
 encoder to place each row where UMAP would place it in that layout, and only
-then trains the term with the
-reconstruction. A fit reports one time and one map; this script runs the
-same phases with the functions and constants ``fit`` uses, exposed in
-:mod:`skae.neighbors`, and records, for each dataset:
+then trains the term with the reconstruction. A fit reports one time and
+one map; this script runs the same phases with the functions and constants
+``fit`` uses, exposed in :mod:`skae.neighbors`, and records, for each
+dataset:
 
 - the seconds of each phase (after an untimed numba warm-up), and of the
   parallel layout an unseeded fit runs instead;
