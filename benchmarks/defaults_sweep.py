@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from reportkit import environment
 from reportkit.data import FETCHERS, load_split
-from reportkit.methods import jsonable_params
+from reportkit.methods import append_row, jsonable_params
 from reportkit.scoring import knn_accuracy
 from sklearn.exceptions import ConvergenceWarning
 
@@ -121,8 +121,7 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 row = run(dataset, name, seed)
                 print(json.dumps({k: v for k, v in row.items() if k != "params"}))
-                with args.out.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                append_row(args.out, row)
     return 0
 
 

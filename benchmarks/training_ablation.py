@@ -39,7 +39,7 @@ import warnings
 
 from reportkit import environment
 from reportkit.data import load_split
-from reportkit.methods import pca_model
+from reportkit.methods import append_row, pca_model
 from reportkit.scoring import knn_accuracy
 
 from skae import AutoencoderTransformer
@@ -91,8 +91,7 @@ def main(argv=None) -> None:
         tag, dataset, n_train, spec = line.split("|")
         row = run(tag, dataset, int(n_train), spec)
         print(json.dumps(row), flush=True)
-        with open(args.out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        append_row(args.out, row)
 
 
 if __name__ == "__main__":

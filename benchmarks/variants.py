@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from reportkit import environment
 from reportkit.data import FETCHERS, load_split
-from reportkit.methods import jsonable_params, pca_model
+from reportkit.methods import append_row, jsonable_params, pca_model
 from reportkit.render import variants_markdown
 from reportkit.scoring import knn_accuracy
 from reportkit.variants import VARIANTS
@@ -141,8 +141,7 @@ def main(argv=None) -> int:
                     json.dumps({k: v for k, v in row.items() if k != "params"}),
                     flush=True,
                 )
-                with args.out.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                append_row(args.out, row)
     print(variants_markdown(rows))
     return 0
 
