@@ -122,9 +122,7 @@ def main(argv=None) -> int:
         out="benchmarks/results/pca_start.jsonl",
         argv=argv,
     )
-    sweep(
-        args, ([] if args.no_pca else [("PCA", None)]) + args.settings, pca_start_model
-    )
+    sweep(args, pca_start_model)
     return 0
 
 

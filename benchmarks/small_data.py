@@ -66,10 +66,12 @@ def scored_row(model, data, fit_s: float, seed: int) -> dict:
     return row
 
 
-def sweep(args, settings: list[tuple[str, dict | None]], make_model) -> None:
-    """Fit PCA (``params`` None) and ``make_model(X, dim, params, seed) ->
-    (unfitted model, extra row fields)`` for every setting, size and
-    dimension; print each row and append it to ``args.out``."""
+def sweep(args, make_model) -> None:
+    """Fit PCA (unless ``args.no_pca``) and ``make_model(X, dim, params,
+    seed) -> (unfitted model, extra row fields)`` for every setting of
+    ``args.settings``, size and dimension; print each row and append it to
+    ``args.out``."""
+    settings = ([] if args.no_pca else [("PCA", None)]) + args.settings
     for dataset in args.datasets:
         for n_train in args.sizes:
             data = load_split(dataset, n_train, args.n_test)
@@ -123,7 +125,7 @@ def main(argv=None) -> int:
         out="benchmarks/results/small_data.jsonl",
         argv=argv,
     )
-    sweep(args, ([] if args.no_pca else [("PCA", None)]) + args.settings, skae_model)
+    sweep(args, skae_model)
     return 0
 
 
