@@ -375,7 +375,6 @@ def neighbor_term(
         X = X[train_rows.numpy()]
     graph = fuzzy_graph(X, settings.n_neighbors, seed + 2)
     sampler = EdgeSampler(graph)
-    a, b = edge_curve()
     start = spectral_start(X, graph, settings.n_components, seed + 3)
     if start is not None:
         layout = umap_layout(X, graph, start, seed + 4, parallel=settings.parallel)
@@ -383,19 +382,19 @@ def neighbor_term(
             encoder,
             source,
             layout,
-            NeighborTerm(sampler, 1.0, a, b),
+            sampler,
             settings.start_steps,
             settings.learning_rate,
             seed + 5,
         )
-    return NeighborTerm(sampler, NEIGHBOR_SCALE * settings.weight, a, b)
+    return NeighborTerm(sampler, NEIGHBOR_SCALE * settings.weight, *edge_curve())
 
 
 def start_encoder(
     encoder: torch.nn.Module,
     source: RowSource,
     layout: np.ndarray,
-    term: NeighborTerm,
+    sampler: EdgeSampler,
     steps: int,
     learning_rate: float,
     seed: int,
@@ -405,10 +404,10 @@ def start_encoder(
     """Train ``encoder`` in place to place each row of ``source`` as UMAP
     places an unseen row in a finished ``layout``.
 
-    Each step draws ``batch_size`` edges of ``term``'s graph and scores the
-    codes of the heads against the layout's *fixed* positions of the tails:
-    attracted to the tail of their own edge, repelled from the batch's
-    other tails. This is the objective UMAP's own ``transform`` optimises
+    Each step draws ``batch_size`` edges from ``sampler`` and scores, with
+    the neighbour term at weight 1, the codes of the heads against the
+    layout's *fixed* positions of the tails: attracted to the tail of their
+    own edge, repelled from the batch's other tails. This is the objective UMAP's own ``transform`` optimises
     for new rows; an encoder trained on it, rather than regressed onto each
     row's own position, learns where a row's neighbours lie and snaps rows
     between clusters to one of them (measured beside :data:`START_STEPS`).
@@ -416,6 +415,7 @@ def start_encoder(
     function of its input, which places unseen rows better. Seeds ``seed``
     (masking) and ``seed + 1`` (edges).
     """
+    term = NeighborTerm(sampler, 1.0, *edge_curve())
     anchors = torch.as_tensor(layout, device=source.device)
     mask_gen = torch.Generator(device=source.device).manual_seed(seed)
     edge_gen = torch.Generator().manual_seed(seed + 1)

@@ -29,8 +29,6 @@ from ._neighbors import (
     START_MASKING,
     START_STEPS,
     EdgeSampler,
-    NeighborTerm,
-    edge_curve,
     fuzzy_graph,
     spectral_start,
     start_encoder,
@@ -105,9 +103,17 @@ def fit_encoder_to_layout(
         )
     if not 0 <= masking < 1:
         raise ValueError(f"masking must be in [0, 1), got {masking!r}.")
-    term = NeighborTerm(EdgeSampler(sp.coo_matrix(graph)), 1.0, *edge_curve())
     source = RowSource(X, torch.device("cpu"))
+    sampler = EdgeSampler(sp.coo_matrix(graph))
     start_encoder(
-        encoder, source, layout, term, steps, learning_rate, seed, masking, batch_size
+        encoder,
+        source,
+        layout,
+        sampler,
+        steps,
+        learning_rate,
+        seed,
+        masking,
+        batch_size,
     )
     return encoder
