@@ -353,8 +353,9 @@ def sparse_models(digits_2k):
 
 
 # Hoyer sparsity of the test codes, measured when written (2k digits, 500
-# test, GELU): plain 0.24, l1 0.42, kl 0.33.
-@pytest.mark.parametrize("sparsity, gain", [("l1", 0.1), ("kl", 0.05)])
+# test, GELU): plain 0.24, l1 0.42, kl 0.33 (0.47-0.50 over seeds 0-3 at the
+# KL weight 0.1 with its warm-up).
+@pytest.mark.parametrize("sparsity, gain", [("l1", 0.1), ("kl", 0.15)])
 def test_sparse_codes_are_measurably_sparser(
     digits_2k, plain_model, sparse_models, sparsity, gain
 ):
@@ -370,18 +371,23 @@ def test_kl_pulls_mean_activation_towards_the_target(digits_2k, sparse_models):
         **MECHANISM, sparsity="kl", sparsity_weight=0.0
     ).fit(X_train)
     # Sigmoid codes without the penalty averaged 0.44 (ReLU, weight 0.01)
-    # when first written, with it 0.21 (target 0.05; the default weight
-    # trades the rest for neighbours).
+    # when first written. At the default weight (0.1, warmed up) the mean is
+    # within twice the target even at this short budget: 0.080-0.086 over
+    # seeds 0-3 (0.082 on all of MNIST, benchmarks/kl_weight.py).
     free = unpenalised.transform(X_test).mean()
     penalised = sparse_models["kl"].transform(X_test).mean()
     assert penalised < 0.6 * free
+    assert penalised < 2 * 0.05
 
 
 # 5-NN on 1k test digits, measured when written (GELU): plain 0.881, l1 0.881,
 # kl 0.878. With the one training engine's per-epoch seeds, over random_state
-# 0-3: L1 trailed the plain model by 0.015-0.025 and KL by 0.007-0.023. The old mean-|code| L1 (weight 0.1) reached Hoyer 0.49 at 0.656:
-# it shrank codes rather than sparsifying them; KL at weight 0.1 gave 0.718.
-@pytest.mark.parametrize("sparsity, margin", [("l1", 0.03), ("kl", 0.03)])
+# 0-3: L1 trailed the plain model by 0.015-0.025. The old mean-|code| L1
+# (weight 0.1) reached Hoyer 0.49 at 0.656: it shrank codes rather than
+# sparsifying them. KL's default weight (0.1, warmed up) makes codes sparse
+# enough to meet its target, and on these 250 steps costs 0.048-0.060 (seeds
+# 0-3; 0.009 on all of MNIST with the default budget).
+@pytest.mark.parametrize("sparsity, margin", [("l1", 0.03), ("kl", 0.07)])
 def test_sparse_codes_keep_neighbourhoods(
     mnist_small, plain_model, sparse_models, sparsity, margin
 ):
