@@ -68,6 +68,14 @@ def test_cell_keys_cover_the_defaults_a_variant_relies_on(monkeypatch):
 
     monkeypatch.setattr(cells.skae, "AutoencoderTransformer", Wider)
     assert cells.cell_key(deep, config) != key
+    monkeypatch.undo()
+
+    # So does changed code behind an unchanged parameter ("auto" rules).
+    pca = cells.Cell("mnist", "PCA", 2)
+    pca_key = cells.cell_key(pca, config)
+    monkeypatch.setattr(cells, "source_digest", lambda: "edited")
+    assert cells.cell_key(deep, config) != key
+    assert cells.cell_key(pca, config) == pca_key  # other libraries' cells stay
 
 
 def test_committed_performance_and_scale_out_files_render_as_committed():

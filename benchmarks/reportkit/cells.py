@@ -63,7 +63,24 @@ def cell_key(cell: Cell, config: Config) -> str:
     }
     if cell.method not in SKAE_VARIANTS:  # epochs only matter to skae
         spec["config"] = {**spec["config"], "epochs": None}
+    else:
+        spec["sources"] = source_digest()
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def source_digest() -> str:
+    """A hash of the installed skae package's Python sources.
+
+    Part of a skae cell's key: a rule behind an ``"auto"`` parameter or a
+    training change alters results without altering ``get_params()``, and
+    such a cell must be recomputed, not reused from the cache.
+    """
+    root = Path(skae.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _resolved_params(method: str) -> dict | None:
