@@ -214,7 +214,9 @@ def fit_skae(params: dict, X_train, X_test, seed: int, callbacks=None) -> Embedd
     Every warning of the fit is recorded (``extra["warnings"]``), not
     printed, along with how training ended.
     """
-    model = AutoencoderTransformer(**params, random_state=seed, callbacks=callbacks)
+    # A setting may fix random_state itself (None: an unseeded fit).
+    params = {"random_state": seed, **params}
+    model = AutoencoderTransformer(**params, callbacks=callbacks)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, fit_s = timed(model.fit, X_train)
