@@ -335,7 +335,7 @@ NEIGHBOR_SCALE = 10.0
 # encoded test images (benchmarks/neighbor_start.py): regressed onto each
 # row's own layout position, the encoder reached 0.928 on MNIST and 0.725
 # on Fashion-MNIST (neighbor_start.json at 3dd2591); trained as UMAP's
-# transform places new rows, 0.944 and 0.736, for 31-38 s against the
+# transform places new rows, 0.944 and 0.736, for 25-27 s against the
 # regression's 12-17 s. Without the masking, 0.938 and 0.735.
 START_STEPS = 3000
 START_BATCH = 512
