@@ -195,6 +195,31 @@ def test_neighbor_term_matches_its_formula():
     assert torch.isclose(_term()(heads, tails), expected, rtol=1e-2)
 
 
+def test_neighbor_term_gradient_ignores_each_heads_own_tail_as_a_negative():
+    # The term sums every pair and subtracts the diagonal rather than
+    # selecting the off-diagonal pairs: the gradient must be exactly that
+    # of the selection, in which a head's own tail is never a negative.
+    a, b = edge_curve()
+    rng = torch.Generator().manual_seed(0)
+    heads = torch.randn(16, 2, generator=rng, dtype=torch.float64) * 3
+    tails = torch.randn(16, 2, generator=rng, dtype=torch.float64) * 3
+
+    def selected(h, t):
+        log_odds = lambda d: np.log(a) + b * torch.log(d + 1e-3)  # noqa: E731
+        positive = torch.nn.functional.softplus(log_odds(((h - t) ** 2).sum(1)))
+        squared = ((h[:, None] - t[None]) ** 2).sum(-1)
+        off = ~torch.eye(len(h), dtype=torch.bool)
+        negative = torch.nn.functional.softplus(-log_odds(squared[off]))
+        return (positive.mean() + 5 * negative.mean()) / 6
+
+    grads = []
+    for loss in (_term(), selected):
+        h = heads.clone().requires_grad_()
+        loss(h, tails).backward()
+        grads.append(h.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
 def test_neighbor_term_is_finite_when_codes_coincide():
     code = torch.zeros(8, 2, requires_grad=True)
     loss = _term()(code, code)
