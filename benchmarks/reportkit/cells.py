@@ -8,6 +8,7 @@ finishes, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -68,12 +69,15 @@ def cell_key(cell: Cell, config: Config) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@functools.cache
 def source_digest() -> str:
     """A hash of the installed skae package's Python sources.
 
     Part of a skae cell's key: a rule behind an ``"auto"`` parameter or a
     training change alters results without altering ``get_params()``, and
-    such a cell must be recomputed, not reused from the cache.
+    such a cell must be recomputed, not reused from the cache. Read once per
+    process, before the first fit: the cells it computes run the code it
+    imported then, even if the files are edited during a long run.
     """
     root = Path(skae.__file__).resolve().parent
     digest = hashlib.sha256()
