@@ -11,6 +11,7 @@ from sklearn.base import clone
 from skae import AutoencoderTransformer
 from skae._data import RowSource
 from skae._neighbors import (
+    _DIST_EPS,
     EdgeSampler,
     NeighborTerm,
     edge_curve,
@@ -205,7 +206,7 @@ def test_neighbor_term_gradient_ignores_each_heads_own_tail_as_a_negative():
     tails = torch.randn(16, 2, generator=rng, dtype=torch.float64) * 3
 
     def selected(h, t):
-        log_odds = lambda d: np.log(a) + b * torch.log(d + 1e-3)  # noqa: E731
+        log_odds = lambda d: np.log(a) + b * torch.log(d + _DIST_EPS)  # noqa: E731
         positive = torch.nn.functional.softplus(log_odds(((h - t) ** 2).sum(1)))
         squared = ((h[:, None] - t[None]) ** 2).sum(-1)
         off = ~torch.eye(len(h), dtype=torch.bool)
