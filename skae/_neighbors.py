@@ -411,10 +411,11 @@ def start_encoder(
     Each step draws ``batch_size`` edges from ``sampler`` and scores, with
     the neighbour term at weight 1, the codes of the heads against the
     layout's *fixed* positions of the tails: attracted to the tail of their
-    own edge, repelled from the batch's other tails. This is the objective UMAP's own ``transform`` optimises
-    for new rows; an encoder trained on it, rather than regressed onto each
-    row's own position, learns where a row's neighbours lie and snaps rows
-    between clusters to one of them (measured beside :data:`START_STEPS`).
+    own edge, repelled from the batch's other tails. This is the objective
+    UMAP's own ``transform`` optimises for new rows; an encoder trained on
+    it, rather than regressed onto each row's own position, learns where a
+    row's neighbours lie and snaps rows between clusters to one of them
+    (measured beside :data:`START_STEPS`).
     ``masking`` of each batch's inputs set to 0 makes the encoder a smoother
     function of its input, which places unseen rows better. Seeds ``seed``
     (masking) and ``seed + 1`` (edges).
