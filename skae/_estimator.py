@@ -137,7 +137,8 @@ class AutoencoderTransformer(
 
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of each row for
-        ``architecture="conv"``; rows are reshaped in C order, so channels
+        ``architecture="conv"`` and ``noise="shift"``; rows are reshaped in C
+        order, so channels
         vary slowest. One entry may be -1 to infer it from ``n_features``
         (``(1, -1)``: each row is a 1-D signal). When None, rows must be
         square one-channel images (``n_features`` a perfect square).
@@ -205,15 +206,24 @@ class AutoencoderTransformer(
         smoother latent space that is closer to the prior and reconstructs
         less (a beta-VAE), smaller ones the reverse.
 
-    noise : {"gaussian", "masking", "salt_pepper"}, default=None
+    noise : {"gaussian", "masking", "salt_pepper", "shift"}, default=None
         Corruption of training batches for a denoising autoencoder; the loss
         compares reconstructions with the clean inputs. ``transform``,
         ``inverse_transform``, ``score`` and validation never corrupt.
+        ``"shift"`` is augmentation for images (rows of ``image_shape``, any
+        architecture): each training row is translated by a random whole
+        number of pixels along each axis, and the model learns to map it
+        back to the unshifted image, so nearby translations of one picture
+        get nearby codes. With ``neighbor_weight`` it also shifts the rows
+        the encoder's start is fitted on; on MNIST 2-D maps it raised test
+        5-NN accuracy, on Fashion-MNIST it lowered it (user guide).
 
     noise_level : float, default=0.2
-        Standard deviation of gaussian noise, or the probability that an input
+        Standard deviation of gaussian noise, the probability that an input
         is masked to 0 (``"masking"``) or set to the data minimum or maximum
-        (``"salt_pepper"``).
+        (``"salt_pepper"``), or the largest shift in pixels (``"shift"``: a
+        whole number ≥ 1, so the default 0.2 is refused; 1 is the measured
+        choice for 28x28 digits).
 
     neighbor_weight : float, default=0.0
         Weight of the neighbour-graph term: UMAP's fuzzy k-nearest-neighbour

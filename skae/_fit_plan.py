@@ -35,6 +35,7 @@ from ._networks import (
     check_network,
     check_user_module,
     init_output_bias,
+    resolve_image_shape,
 )
 from ._objectives import Objective
 from ._training import TrainingConfig, steps_per_epoch
@@ -88,6 +89,10 @@ class NeighborSettings:
     parallel: bool  # umap-learn's parallel layout, for unseeded fits
     start_steps: int  # the encoder's warm start onto the layout
     learning_rate: float
+    # noise="shift" also moves the start's rows (before its masking): the
+    # layout then teaches the encoder that a shifted image belongs where the
+    # original does. Other noise acts in the main epochs only.
+    start_augment: Corruption | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,12 @@ def plan_fit(
     if max_iter is None:
         max_iter = resolve_max_iter(params["max_iter"], n_train, params["batch_size"])
     sparsity = params["sparsity"]
+    corruption = Corruption(
+        params["noise"],
+        params["noise_level"],
+        _noise_clip(params["noise"], summary.value_range, loss),
+        _shift_shape(params, n_features),
+    )
     return FitPlan(
         params=_recorded(params),
         architecture=params["architecture"],
@@ -189,12 +200,8 @@ def plan_fit(
         ),
         seed=seed,
         device=resolve_device(params["device"]),
-        corruption=Corruption(
-            params["noise"],
-            params["noise_level"],
-            _noise_clip(params["noise"], summary.value_range, loss),
-        ),
-        neighbor=_neighbor_settings(params, n_train),
+        corruption=corruption,
+        neighbor=_neighbor_settings(params, n_train, corruption),
         validation_fraction=params["validation_fraction"] if early else None,
     )
 
@@ -220,7 +227,9 @@ def _check_params(params: dict, summary: Summary, n_features: int) -> None:
     the data."""
     check_integer_params(params)
     check_variational(params)
-    check_noise_level(params["noise"], params["noise_level"])
+    check_noise_level(
+        params["noise"], params["noise_level"], _shift_shape(params, n_features)
+    )
     check_code_size(
         params["n_components"], n_features, params["sparsity"], params["noise"]
     )
@@ -238,6 +247,13 @@ def _check_params(params: dict, summary: Summary, n_features: int) -> None:
                 "would hold no signal. Use a level on the scale of X (e.g. 0.1 to "
                 "0.5 for data in [0, 1]), or scale X first."
             )
+
+
+def _shift_shape(params: dict, n_features: int) -> tuple[int, int, int] | None:
+    """The image shape ``noise="shift"`` moves rows in; None for other noise."""
+    if params["noise"] != "shift":
+        return None
+    return resolve_image_shape(params["image_shape"], n_features, "noise='shift'")
 
 
 def _recorded(params: dict) -> dict:
@@ -324,7 +340,9 @@ def _noise_clip(
     return (0.0, 1.0) if loss == "bce" else None
 
 
-def _neighbor_settings(params: dict, n_train: int) -> NeighborSettings | None:
+def _neighbor_settings(
+    params: dict, n_train: int, corruption: Corruption
+) -> NeighborSettings | None:
     if params["neighbor_weight"] == 0:
         return None
     auto = auto_epochs(n_train, params["batch_size"])
@@ -335,6 +353,7 @@ def _neighbor_settings(params: dict, n_train: int) -> NeighborSettings | None:
         parallel=params["random_state"] is None,
         start_steps=start_steps(params["max_iter"], auto),
         learning_rate=params["learning_rate_init"],
+        start_augment=corruption if corruption.noise == "shift" else None,
     )
 
 

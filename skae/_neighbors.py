@@ -17,6 +17,7 @@ term, which the trainer sees only as a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -390,6 +391,7 @@ def neighbor_term(
             settings.start_steps,
             settings.learning_rate,
             seed + 5,
+            augment=settings.start_augment,
         )
     return NeighborTerm(sampler, NEIGHBOR_SCALE * settings.weight, *edge_curve())
 
@@ -404,6 +406,7 @@ def start_encoder(
     seed: int,
     masking: float = START_MASKING,
     batch_size: int = START_BATCH,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> None:
     """Train ``encoder`` in place to place each row of ``source`` as UMAP
     places an unseen row in a finished ``layout``.
@@ -417,8 +420,10 @@ def start_encoder(
     row's neighbours lie and snaps rows between clusters to one of them
     (measured beside :data:`START_STEPS`).
     ``masking`` of each batch's inputs set to 0 makes the encoder a smoother
-    function of its input, which places unseen rows better. Seeds ``seed``
-    (masking) and ``seed + 1`` (edges).
+    function of its input, which places unseen rows better. ``augment``
+    (``noise="shift"``'s corruption), when given, transforms each batch
+    before the masking. Seeds ``seed`` (augmentation and masking) and
+    ``seed + 1`` (edges).
     """
     term = NeighborTerm(sampler, 1.0, *edge_curve())
     anchors = torch.as_tensor(layout, device=source.device)
@@ -427,7 +432,10 @@ def start_encoder(
 
     def batch_loss() -> torch.Tensor:
         heads, tails = term.sample(batch_size, edge_gen)
-        inputs = corrupt(source.take(heads), "masking", masking, mask_gen)
+        inputs = source.take(heads)
+        if augment is not None:
+            inputs = augment(inputs, mask_gen)
+        inputs = corrupt(inputs, "masking", masking, mask_gen)
         return term(encoder(inputs), anchors[tails.to(anchors.device)])
 
     warm_start(encoder, steps, learning_rate, batch_loss)

@@ -513,17 +513,20 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def resolve_image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
+def resolve_image_shape(
+    image_shape, n_features: int, user: str = "architecture='conv'"
+) -> tuple[int, int, int]:
     """``image_shape`` as ``(channels, height, width)``, checked against X.
 
     One entry may be -1 and is then inferred from ``n_features``, as in
     :func:`numpy.reshape` (``(1, -1)`` treats each row as a 1-D signal).
+    ``user`` names the setting that needs the shape, for the error message.
     """
     if image_shape is None:
         side = math.isqrt(n_features)
         if side * side != n_features:
             raise ValueError(
-                f"architecture='conv' needs image_shape when n_features={n_features} "
+                f"{user} needs image_shape when n_features={n_features} "
                 "is not a perfect square; pass image_shape=(height, width) or "
                 "(channels, height, width)."
             )

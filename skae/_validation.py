@@ -46,11 +46,27 @@ def check_integer_params(params: dict) -> None:
         )
 
 
-def check_noise_level(noise: str | None, noise_level: float) -> None:
+def check_noise_level(
+    noise: str | None,
+    noise_level: float,
+    image_shape: tuple[int, int, int] | None = None,
+) -> None:
+    """``noise_level`` read as ``noise`` reads it; ``image_shape`` (resolved)
+    is needed for ``noise="shift"`` only."""
     if noise in ("masking", "salt_pepper") and noise_level > 1:
         raise ValueError(
             f"noise_level={noise_level} is a probability for "
             f"noise={noise!r} and must be in [0, 1]."
+        )
+    if noise != "shift":
+        return
+    _, height, width = image_shape
+    if noise_level != int(noise_level) or not 1 <= noise_level < min(height, width):
+        raise ValueError(
+            f"noise_level={noise_level} is the largest shift in pixels for "
+            f"noise='shift' and must be a whole number from 1 to "
+            f"{min(height, width) - 1} for {height}x{width} images "
+            "(e.g. noise_level=1)."
         )
 
 

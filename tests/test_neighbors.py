@@ -147,6 +147,40 @@ def test_the_public_steps_reproduce_what_fit_starts_from():
         fit_encoder_to_layout(encoder, X, layout, graph, masking=1.0)
 
 
+def test_shift_noise_augments_the_encoders_start():
+    """noise="shift" reaches the start as its augmentation (other noise acts
+    in the main epochs only), and start_encoder applies it to every batch,
+    before the masking."""
+    from skae._data import summarize
+    from skae._fit_plan import plan_fit
+    from skae._neighbors import start_encoder
+
+    X = np.random.default_rng(0).random((50, 16), dtype=np.float32)
+    params = AutoencoderTransformer(
+        n_components=2, neighbor_weight=1.0, noise="shift", noise_level=1
+    ).get_params()
+    plan = plan_fit(params, summarize(X), 50, 16, seed=0)
+    assert plan.neighbor.start_augment is plan.corruption
+    assert (plan.corruption.noise, plan.corruption.image_shape) == ("shift", (1, 4, 4))
+    masked = plan_fit({**params, "noise": "masking"}, summarize(X), 50, 16, seed=0)
+    assert masked.neighbor.start_augment is None
+
+    seen = []
+
+    def augment(batch, generator):
+        seen.append(batch.clone())
+        return plan.neighbor.start_augment(batch, generator)
+
+    encoder = torch.nn.Linear(16, 2)
+    graph = fuzzy_graph(X, n_neighbors=5, seed=0)
+    layout = np.random.default_rng(1).normal(size=(50, 2)).astype(np.float32)
+    source = RowSource(X, torch.device("cpu"))
+    start_encoder(
+        encoder, source, layout, EdgeSampler(graph), 4, 0.01, 0, augment=augment
+    )
+    assert len(seen) == 4 and all(b.shape == (512, 16) for b in seen)
+
+
 def test_edge_sampler_draws_edges_in_proportion_to_their_strength():
     graph = sp.coo_matrix(
         (np.array([0.1, 0.3, 0.6]), (np.array([0, 1, 2]), np.array([1, 2, 0]))),

@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils._param_validation import InvalidParameterError
@@ -164,6 +165,14 @@ OPTION_ERRORS = [
     ),
     (dict(noise="salt_pepper", noise_level=2), ValueError, "must be in \\[0, 1\\]"),
     (dict(n_components=80), ValueError, "overcomplete code needs sparsity or noise"),
+    (dict(noise="shift"), ValueError, r"noise_level=0.2 is the largest shift"),
+    (dict(noise="shift", noise_level=1.5), ValueError, "whole number from 1 to 7"),
+    (dict(noise="shift", noise_level=8), ValueError, "for 8x8 images"),
+    (
+        dict(noise="shift", noise_level=1, image_shape=(4, 15)),
+        ValueError,
+        r"image_shape=\(4, 15\) does not fit rows of 64",
+    ),
 ]
 
 
@@ -209,6 +218,63 @@ def test_corruption_is_seeded():
     a = corrupt(x, "masking", 0.5, torch.Generator().manual_seed(3))
     b = corrupt(x, "masking", 0.5, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def _translated(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``image`` (channels, h, w) moved by (dy, dx), zeros moved in."""
+    out = np.zeros_like(image)
+    h, w = image.shape[1:]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def test_shift_translates_each_image_with_zeros_moved_in():
+    """Every row comes out as one whole-pixel translation of itself (all
+    channels together) by at most the level, all offsets occur, and the
+    corruption is seeded and never in place."""
+    shape = (2, 5, 7)
+    x = torch.rand(400, int(np.prod(shape))) + 0.5  # no zeros of its own
+    shifted = corrupt(x, "shift", 2, torch.Generator().manual_seed(0), None, shape)
+    assert shifted.shape == x.shape
+    seen = set()
+    for row, out in zip(x.numpy(), shifted.numpy(), strict=True):
+        image = row.reshape(shape)
+        matches = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(out.reshape(shape), _translated(image, dy, dx))
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 25
+    again = corrupt(x, "shift", 2, torch.Generator().manual_seed(0), None, shape)
+    assert torch.equal(shifted, again)
+    assert (x >= 0.5).all()
+
+
+@pytest.mark.parametrize("architecture", ["dense", "conv"])
+def test_shift_augmentation_trains_a_model(digits, architecture):
+    ae = AutoencoderTransformer(
+        n_components=4,
+        architecture=architecture,
+        hidden_layer_sizes=(16,),
+        conv_channels=(4, 8),
+        noise="shift",
+        noise_level=1,
+        max_iter=2,
+        random_state=0,
+    ).fit(digits)
+    codes = ae.transform(digits)
+    assert np.isfinite(codes).all()
+    np.testing.assert_array_equal(codes, ae.transform(digits))  # inference: no shift
+    assert pickle.loads(pickle.dumps(ae)).transform(digits[:5]).shape == (5, 4)
+    # The training inputs really moved: restoring shifted digits is harder
+    # than restoring the digits themselves, from the same start.
+    plain = clone(ae).set_params(noise=None).fit(digits)
+    assert ae.history_["reconstruction"][-1] > plain.history_["reconstruction"][-1]
 
 
 def test_inference_never_corrupts(digits):
