@@ -6,7 +6,7 @@ any work is done.
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 # Integer parameters: bool is an Integral, so the constraints accept True.
 _INTEGER_PARAMS = ("n_components", "batch_size", "n_neighbors", "n_iter_no_change")
@@ -58,15 +58,25 @@ def check_noise_level(
             f"noise_level={noise_level} is a probability for "
             f"noise={noise!r} and must be in [0, 1]."
         )
-    if noise != "shift":
-        return
+    if noise == "shift":
+        check_shift(noise_level, image_shape, "noise_level", " for noise='shift'")
+
+
+def check_shift(
+    shift, image_shape: tuple[int, int, int], name: str, context: str = ""
+) -> None:
+    """A largest shift in pixels: a whole number, below the image's sides."""
     _, height, width = image_shape
-    if noise_level != int(noise_level) or not 1 <= noise_level < min(height, width):
+    if (
+        isinstance(shift, bool)
+        or not isinstance(shift, Real)
+        or shift != int(shift)
+        or not 1 <= shift < min(height, width)
+    ):
         raise ValueError(
-            f"noise_level={noise_level} is the largest shift in pixels for "
-            f"noise='shift' and must be a whole number from 1 to "
-            f"{min(height, width) - 1} for {height}x{width} images "
-            "(e.g. noise_level=1)."
+            f"{name}={shift!r} is the largest shift in pixels{context} and must "
+            f"be a whole number from 1 to {min(height, width) - 1} for "
+            f"{height}x{width} images (e.g. {name}=1)."
         )
 
 

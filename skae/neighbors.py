@@ -9,7 +9,7 @@ order before its training epochs, with the seeds and settings of the fit:
 3. :func:`umap_layout`: umap-learn's optimised layout from that start;
 4. :func:`fit_encoder_to_layout`: the encoder trained to place each row
    where UMAP would place it as a new row of that layout, with a share of
-   its inputs masked.
+   its inputs masked (and, for ``noise="shift"``, its images shifted).
 
 The functions are the ones ``fit`` calls, exposed so that each step can be
 timed or its result examined (``benchmarks/neighbor_start.py`` does both).
@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._corruption import Corruption
 from ._data import RowSource
 from ._inputs import check_block
 from ._neighbors import (
@@ -34,6 +35,8 @@ from ._neighbors import (
     start_encoder,
     umap_layout,
 )
+from ._networks import resolve_image_shape
+from ._validation import check_shift
 
 __all__ = [
     "START_BATCH",
@@ -57,6 +60,8 @@ def fit_encoder_to_layout(
     batch_size: int = START_BATCH,
     learning_rate: float = 6e-3,
     seed: int = 0,
+    shift: int = 0,
+    image_shape: tuple[int, ...] | None = None,
 ) -> torch.nn.Module:
     """Train ``encoder`` in place to place rows in ``layout``, as ``fit`` starts it.
 
@@ -80,7 +85,14 @@ def fit_encoder_to_layout(
     steps, masking, batch_size, learning_rate : optional
         The start's budget and settings; the defaults are ``fit``'s.
     seed : int, default=0
-        Seeds the masking (``seed``) and the edges (``seed + 1``).
+        Seeds the shifts and masking (``seed``) and the edges (``seed + 1``).
+    shift : int, default=0
+        Translate each batch's images by up to this many whole pixels along
+        each axis before the masking, as ``fit`` does with ``noise="shift",
+        noise_level=shift``; 0 leaves them in place.
+    image_shape : tuple of int, default=None
+        The rows' image shape for ``shift``, as the estimator's
+        ``image_shape`` (None: square one-channel images).
 
     Returns
     -------
@@ -103,6 +115,11 @@ def fit_encoder_to_layout(
         )
     if not 0 <= masking < 1:
         raise ValueError(f"masking must be in [0, 1), got {masking!r}.")
+    augment = None
+    if shift:
+        shape = resolve_image_shape(image_shape, X.shape[1], "shift")
+        check_shift(shift, shape, "shift")
+        augment = Corruption("shift", shift, image_shape=shape)
     source = RowSource(X, torch.device("cpu"))
     sampler = EdgeSampler(sp.coo_matrix(graph))
     start_encoder(
@@ -115,5 +132,6 @@ def fit_encoder_to_layout(
         seed,
         masking,
         batch_size,
+        augment,
     )
     return encoder

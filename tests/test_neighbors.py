@@ -145,6 +145,40 @@ def test_the_public_steps_reproduce_what_fit_starts_from():
         fit_encoder_to_layout(encoder, X, layout, graph.toarray())
     with pytest.raises(ValueError, match="masking must be in"):
         fit_encoder_to_layout(encoder, X, layout, graph, masking=1.0)
+    with pytest.raises(ValueError, match=r"shift=0.5 is the largest shift"):
+        fit_encoder_to_layout(encoder, X, layout, graph, shift=0.5, image_shape=(2, 3))
+    with pytest.raises(ValueError, match="shift needs image_shape"):
+        fit_encoder_to_layout(encoder, X, layout, graph, shift=1)
+
+
+def test_the_public_start_shifts_as_fit_does(monkeypatch):
+    """fit_encoder_to_layout(shift=s) hands start_encoder the corruption a
+    fit with noise="shift", noise_level=s plans for its start."""
+    import skae.neighbors as public
+    from skae._data import summarize
+    from skae._fit_plan import plan_fit
+
+    X = np.random.default_rng(0).random((40, 12), dtype=np.float32)
+    graph = fuzzy_graph(X, n_neighbors=5, seed=0)
+    layout = np.zeros((40, 2), dtype=np.float32)
+    handed = {}
+    monkeypatch.setattr(
+        public, "start_encoder", lambda *args: handed.setdefault("augment", args[-1])
+    )
+    public.fit_encoder_to_layout(
+        torch.nn.Linear(12, 2), X, layout, graph, shift=1, image_shape=(3, 4)
+    )
+    params = AutoencoderTransformer(
+        neighbor_weight=1.0, noise="shift", noise_level=1, image_shape=(3, 4)
+    ).get_params()
+    plan = plan_fit(params, summarize(X), 40, 12, seed=0)
+    planned = plan.neighbor.start_augment  # its clip does not matter to a shift
+    augment = handed["augment"]
+    assert (augment.noise, augment.level, augment.image_shape) == (
+        planned.noise,
+        planned.level,
+        planned.image_shape,
+    )
 
 
 def test_shift_noise_augments_the_encoders_start():
