@@ -52,11 +52,13 @@ PROTOCOL = """\
 - **Methods**: raw pixels (baseline), PCA, t-SNE (openTSNE, FFT-accelerated),
   UMAP (umap-learn) and skae's variants (vanilla dense, deep dense 256-128,
   convolutional 16-32 channels, sparse = deep + KL penalty, denoising = deep +
-  30% masking, neighbors = deep + UMAP's graph term, `neighbor_weight=1.0`).
+  30% masking, neighbors = deep + UMAP's graph term, `neighbor_weight=1.0`;
+  shift = deep trained on images shifted by up to one pixel,
+  `noise="shift", noise_level=1`, and neighbors shift the same for the map).
   Every method runs at its own default settings and stopping rule: {budget}
   UMAP and openTSNE their default epoch schedules.
 - **Latent dimensions**: {dims}; t-SNE at 2 only (openTSNE's FFT gradients
-  are for 1-D and 2-D maps); skae neighbors at 8 and below (a model for maps:
+  are for 1-D and 2-D maps); skae neighbors (and neighbors shift) at 8 and below (a model for maps:
   at 32-D its graph term lowered full MNIST's 5-NN from 0.978 to 0.963).
 - **Out of sample**: every method is fitted on the training images alone and
   embeds the test images with `transform` (openTSNE's places them in the

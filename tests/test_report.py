@@ -14,7 +14,8 @@ REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
 TINY = ["--n-train", "300", "--n-test", "100", "--dims", "2", "3", "--epochs", "1",
         "--trust-n", "50", "--no-progress"]  # fmt: skip
 METHODS = ["raw pixels", "PCA", "t-SNE", "UMAP", "skae vanilla", "skae deep",
-           "skae conv", "skae sparse", "skae denoising", "skae neighbors"]  # fmt: skip
+           "skae conv", "skae sparse", "skae denoising", "skae neighbors",
+           "skae shift", "skae neighbors shift"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def test_every_requested_cell_is_present_with_sane_values(report):
             for dim in (2, 3):
                 if method != "t-SNE":
                     assert (ds, method, dim) in cells, (ds, method, dim)
-    assert len(rows) == 2 * (1 + 1 + 8 * 2)
+    assert len(rows) == 2 * (1 + 1 + (len(METHODS) - 2) * 2)
     for r in rows:
         assert 0 <= r["knn_accuracy"] <= 1 and 0 <= r["trustworthiness"] <= 1
         assert r["fit_s"] >= 0
@@ -123,7 +124,8 @@ def test_report_markdown_and_figures(report):
     faq = (out / "which_method_when.rst").read_text()  # included by docs/faq.rst
     assert faq.startswith("- **mnist**: at 2-D the best 5-NN is") and "fashion" in faq
     lines = (out / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("dataset,method,dim,knn_accuracy") and len(lines) == 37
+    assert lines[0].startswith("dataset,method,dim,knn_accuracy")
+    assert len(lines) == 1 + 2 * (2 + (len(METHODS) - 2) * 2)  # header, cells
 
 
 def test_rerun_resumes_from_cache_updates_readme_and_force_recomputes(report, tmp_path):

@@ -82,6 +82,8 @@ SKAE_VARIANTS = named(
         "skae sparse": "sparse (kl)",
         "skae denoising": "denoising (masking 0.3)",
         "skae neighbors": "neighbors",
+        "skae shift": "shift",
+        "skae neighbors shift": "neighbors shift",
     }
 )
 # The neighbour-preserving model is for maps: at 32-D its term lowered full
@@ -292,6 +294,6 @@ def dims_for(method: str, dims: list[int], n_features: int) -> list[int]:
         return [n_features]
     if method == "t-SNE":
         return [d for d in dims if d == 2]  # openTSNE's FFT gradients: 1-D or 2-D
-    if method == "skae neighbors":
+    if method.startswith("skae neighbors"):
         return [d for d in dims if d <= NEIGHBOR_MAX_DIM]
     return list(dims)
