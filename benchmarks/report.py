@@ -5,12 +5,13 @@ the test split, and scores each (dataset, method, dimension) cell by 5-NN
 accuracy, trustworthiness, time and reconstruction error. Writes
 ``results.json``, ``results.csv``, ``report.md`` and figures to ``--out``.
 
-    python benchmarks/report.py --quick        # both datasets, ~6 min on 2 cores
-    python benchmarks/report.py                # the full protocol, ~37 min on 2 cores
+    python benchmarks/report.py --quick        # both datasets, ~10 min on 2 cores
+    python benchmarks/report.py                # the full protocol, ~1 h on 2 cores
 
-The full run (60,000 / 10,000 images, dims 2-32, every method) took 2,200 s
-on this project's 2-core machine; the quick preset (5,000 / 1,000 images,
-dims 2 and 32, every method but the convolutional model) 339 s.
+On this project's 2-core machine the skae cells of the full run (60,000 /
+10,000 images, dims 2-32, every variant) took 48 minutes and the baselines
+about 10 more; the quick preset (5,000 / 1,000 images, dims 2 and 32, every
+method but the convolutional model) about 10 minutes.
 
 Finished cells are cached under ``<out>/cells``: an interrupted run resumes
 where it stopped; ``--force`` recomputes.
@@ -77,7 +78,7 @@ PROTOCOL = """\
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--quick", action="store_true", help="small preset: ~6 min on 2 cores"
+        "--quick", action="store_true", help="small preset: ~10 min on 2 cores"
     )
     p.add_argument(
         "--datasets", nargs="+", choices=list(FETCHERS), default=list(FETCHERS)
