@@ -138,10 +138,10 @@ class AutoencoderTransformer(
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of each row for
         ``architecture="conv"`` and ``noise="shift"``; rows are reshaped in C
-        order, so channels
-        vary slowest. One entry may be -1 to infer it from ``n_features``
-        (``(1, -1)``: each row is a 1-D signal). When None, rows must be
-        square one-channel images (``n_features`` a perfect square).
+        order, so channels vary slowest. One entry may be -1 to infer it
+        from ``n_features`` (``(1, -1)``: each row is a 1-D signal). When
+        None, rows must be square one-channel images (``n_features`` a
+        perfect square).
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", \
 "elu", "gelu"}, default="gelu"
