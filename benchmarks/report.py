@@ -53,7 +53,9 @@ PROTOCOL = """\
 - **Methods**: raw pixels (baseline), PCA, t-SNE (openTSNE, FFT-accelerated),
   UMAP (umap-learn) and skae's variants (vanilla dense, deep dense 256-128,
   convolutional 16-32 channels, sparse = deep + KL penalty, denoising = deep +
-  30% masking, neighbors = deep + UMAP's graph term, `neighbor_weight=1.0`;
+  30% masking, variational = deep as a VAE, `variational=True` at `beta=1`
+  (codes are posterior means), neighbors = deep + UMAP's graph term,
+  `neighbor_weight=1.0`;
   shift = deep trained on images shifted by up to one pixel,
   `noise="shift", noise_level=1`, and neighbors shift the same for the map).
   Every method runs at its own default settings and stopping rule: {budget}

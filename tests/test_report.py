@@ -14,7 +14,8 @@ REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
 TINY = ["--n-train", "300", "--n-test", "100", "--dims", "2", "3", "--epochs", "1",
         "--trust-n", "50", "--no-progress"]  # fmt: skip
 METHODS = ["raw pixels", "PCA", "t-SNE", "UMAP", "skae vanilla", "skae deep",
-           "skae conv", "skae sparse", "skae denoising", "skae neighbors",
+           "skae conv", "skae sparse", "skae denoising", "skae variational",
+           "skae neighbors",
            "skae shift", "skae neighbors shift"]  # fmt: skip
 
 pytestmark = pytest.mark.slow

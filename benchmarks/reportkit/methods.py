@@ -81,6 +81,7 @@ SKAE_VARIANTS = named(
         "skae conv": "conv",
         "skae sparse": "sparse (kl)",
         "skae denoising": "denoising (masking 0.3)",
+        "skae variational": "variational",
         "skae neighbors": "neighbors",
         "skae shift": "shift",
         "skae neighbors shift": "neighbors shift",
@@ -223,14 +224,16 @@ def fit_skae(params: dict, X_train, X_test, seed: int, callbacks=None) -> Embedd
         warnings.simplefilter("always")
         _, fit_s = timed(model.fit, X_train)
     Z_test, transform_s = timed(model.transform, X_test)
-    recon = model.inverse_transform(Z_test[:N_RECONSTRUCTIONS])
+    # Decoded codes, as PCA's: for a variational model these are the
+    # posterior means, and its score() is an ELBO rather than an error.
+    recon = model.inverse_transform(Z_test)
     return Embedding(
         model.transform(X_train),
         Z_test,
         fit_s,
         transform_s,
-        recon_mse=-model.score(X_test),
-        reconstructions=recon,
+        recon_mse=float(np.mean((recon - X_test) ** 2)),
+        reconstructions=recon[:N_RECONSTRUCTIONS],
         history=model.history_,
         params=jsonable_params(model.get_params()),
         threads=torch.get_num_threads(),
