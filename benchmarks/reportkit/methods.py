@@ -102,6 +102,15 @@ def timed(fn: Callable, *args, **kwargs):
     return out, time.perf_counter() - tic
 
 
+def decoded(recon: np.ndarray, X_test) -> dict:
+    """The reconstruction fields of an :class:`Embedding` from the decoded
+    test codes: every decoding method's error is computed the same way."""
+    return {
+        "recon_mse": float(np.mean((recon - X_test) ** 2)),
+        "reconstructions": recon[:N_RECONSTRUCTIONS].astype(np.float32),
+    }
+
+
 def raw_pixels(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     return Embedding(X_train, X_test, fit_s=0.0, transform_s=0.0)
 
@@ -121,8 +130,7 @@ def pca(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
         Z_test,
         fit_s,
         transform_s,
-        recon_mse=float(np.mean((recon - X_test) ** 2)),
-        reconstructions=recon[:N_RECONSTRUCTIONS].astype(np.float32),
+        **decoded(recon, X_test),
         params=jsonable_params(model.get_params()),
         threads=blas_threads(),
     )
@@ -232,8 +240,7 @@ def fit_skae(params: dict, X_train, X_test, seed: int, callbacks=None) -> Embedd
         Z_test,
         fit_s,
         transform_s,
-        recon_mse=float(np.mean((recon - X_test) ** 2)),
-        reconstructions=recon[:N_RECONSTRUCTIONS],
+        **decoded(recon, X_test),
         history=model.history_,
         params=jsonable_params(model.get_params()),
         threads=torch.get_num_threads(),
