@@ -9,7 +9,7 @@ accuracy, trustworthiness, time and reconstruction error. Writes
     python benchmarks/report.py                # the full protocol, ~1 h on 2 cores
 
 On this project's 2-core machine the skae cells of the full run (60,000 /
-10,000 images, dims 2-32, every variant) took 48 minutes and the baselines
+10,000 images, dims 2-32, every variant) took 51 minutes and the baselines
 about 10 more; the quick preset (5,000 / 1,000 images, dims 2 and 32, every
 method but the convolutional model) about 10 minutes.
 
