@@ -106,7 +106,7 @@ def _row_fields(emb: methods.Embedding, note: str | None = None) -> dict:
 
 def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
     params = {"n_components": dim, **extra}
-    methods.warm_up_skae(X_train, params)
+    warm_rows = methods.warm_up_skae(X_train, params)
     emb = methods.fit_skae(params, X_train, X_test, seed)
     info = emb.extra
     return {
@@ -118,8 +118,7 @@ def run_skae(X_train, X_test, dim, seed, extra: dict) -> dict:
         "loss_curve": [round(v, 6) for v in info["loss_curve"]],
         "warnings": info["warnings"],
         "note": (
-            "one untimed 1-epoch fit and transform on "
-            f"{4096 if extra.get('neighbor_weight') else 512} rows first "
+            f"one untimed 1-epoch fit and transform on {warm_rows} rows first "
             "(torch/oneDNN warm-up)"
         ),
         "skae_revision": environment.code_revision(),

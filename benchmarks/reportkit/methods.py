@@ -205,18 +205,20 @@ def umap_(X_train, X_test, dim, seed, epochs, progress) -> Embedding:
     )
 
 
-def warm_up_skae(X_train, params: dict) -> None:
+def warm_up_skae(X_train, params: dict) -> int:
     """One untimed epoch with the same layer shapes: a process's first steps
     import parts of torch lazily and let oneDNN generate its kernels (tens of
     seconds here in bfloat16), one-time costs that would otherwise be charged
     to the timed fit and transform, as numba's are for UMAP (whose warm-up
     transforms too). With the neighbour term, on 4,096 rows, so that
-    umap-learn's NN-descent is compiled as UMAP's is."""
+    umap-learn's NN-descent is compiled as UMAP's is. Returns the number of
+    rows it used, for the record."""
     n_rows = 4096 if params.get("neighbor_weight") else 512
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warm = X_train[:n_rows]
         AutoencoderTransformer(**{**params, "max_iter": 1}).fit(warm).transform(warm)
+    return len(warm)
 
 
 def fit_skae(params: dict, X_train, X_test, seed: int, callbacks=None) -> Embedding:
