@@ -105,10 +105,11 @@ def arguments(description: str, sizes, settings, out: str, argv=None):
     parser.add_argument("--dims", nargs="+", type=int, default=[8, 16, 32])
     parser.add_argument(
         "--settings",
-        nargs="+",
+        nargs="*",
         type=_setting,
         default=settings,
-        help="name={JSON} of estimator parameters (a bare name: no changes)",
+        help="name={JSON} of estimator parameters (a bare name: no changes); "
+        "none: PCA's rows only",
     )
     parser.add_argument("--no-pca", action="store_true", help="skip the PCA rows")
     parser.add_argument("--n-test", type=int, default=10000)
