@@ -115,7 +115,10 @@ def arguments(description: str, sizes, settings, out: str, argv=None):
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(out))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.no_pca and not args.settings:
+        parser.error("nothing to run: --no-pca and no --settings")
+    return args
 
 
 def main(argv=None) -> int:

@@ -111,3 +111,20 @@ def test_performance_script_renders_without_running(tmp_path, monkeypatch):
     assert (tmp_path / "perf.md").read_text() == (
         RESULTS / "performance.md"
     ).read_text()
+
+
+def test_small_data_sweeps_pca_alone_with_empty_settings():
+    import small_data
+
+    def parse(*argv):
+        return small_data.arguments(
+            "d", sizes=[2000], settings=[("defaults", {})], out="o.jsonl", argv=argv
+        )
+
+    assert parse().settings == [("defaults", {})]
+    assert parse("--settings").settings == []
+    assert parse("--settings", 'wide={"hidden_layer_sizes": [512]}').settings == [
+        ("wide", {"hidden_layer_sizes": [512]})
+    ]
+    with pytest.raises(SystemExit):
+        parse("--settings", "--no-pca")
