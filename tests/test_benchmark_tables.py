@@ -113,7 +113,7 @@ def test_performance_script_renders_without_running(tmp_path, monkeypatch):
     ).read_text()
 
 
-def test_small_data_sweeps_pca_alone_with_empty_settings():
+def test_small_data_arguments_take_empty_settings_for_pca_rows_alone():
     import small_data
 
     def parse(*argv):
