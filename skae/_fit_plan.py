@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ._auto import is_auto, resolve_auto
 from ._corruption import Corruption
 from ._data import Summary, resolve_device
 from ._neighbors import start_steps
@@ -137,6 +138,7 @@ def plan_fit(
     loss: str | None = None,
     max_iter: int | None = None,
     hold_out: bool = True,
+    fitted_params: dict[str, Any] | None = None,
 ) -> FitPlan:
     """The plan of a training run on data ``summary`` describes.
 
@@ -154,14 +156,24 @@ def plan_fit(
     loss, max_iter : optional
         Fixed by the model being continued (later ``partial_fit`` calls).
     hold_out : bool, default=True
-        Whether ``early_stopping`` holds rows out (``partial_fit``: never).
+        Whether ``early_stopping`` holds rows out. False for ``partial_fit``,
+        whose calls never hold rows out and whose ``"auto"`` values take the
+        large-data settings (``skae._auto``).
+    fitted_params : dict, optional
+        The plan's params of the model being continued, whose network an
+        ``"auto"`` ``hidden_layer_sizes`` keeps.
     """
-    _check_params(params, summary, n_features)
-    loss = _resolve_loss(params["loss"], summary.value_range, continued=loss)
     early = bool(params["early_stopping"]) and hold_out
     n_train = n_samples
     if early:
         n_train -= _validation_size(params["validation_fraction"], n_samples)
+    # An overcomplete code needs noise the user asked for: one that "auto"
+    # gives on small data only would make the same call fail on more rows.
+    noise = None if is_auto(params["noise"]) else params["noise"]
+    check_code_size(params["n_components"], n_features, params["sparsity"], noise)
+    params = resolve_auto(params, n_train, stream=not hold_out, fitted=fitted_params)
+    _check_params(params, summary, n_features)
+    loss = _resolve_loss(params["loss"], summary.value_range, continued=loss)
     if max_iter is None:
         max_iter = resolve_max_iter(params["max_iter"], n_train, params["batch_size"])
     sparsity = params["sparsity"]
@@ -229,9 +241,6 @@ def _check_params(params: dict, summary: Summary, n_features: int) -> None:
     check_variational(params)
     check_noise_level(
         params["noise"], params["noise_level"], _shift_shape(params, n_features)
-    )
-    check_code_size(
-        params["n_components"], n_features, params["sparsity"], params["noise"]
     )
     for name in ("encoder", "decoder"):
         if params[name] is not None:

@@ -210,11 +210,6 @@ class _Processes:
                     f"{name}={params[name]!r} is not supported by a data-parallel "
                     f"fit: {why}. Set it to its default, or fit in one process."
                 )
-        if params["batch_size"] % self.world_size:
-            raise ValueError(
-                f"batch_size={params['batch_size']} is the global batch and must be "
-                f"a multiple of the world size ({self.world_size})."
-            )
 
     def _combine(self, summary: Summary, n: int) -> Summary:
         """The summary of all shards: their range and column means."""
@@ -242,8 +237,17 @@ class _Processes:
         device = plan.device
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        batch_size = plan.training.batch_size
+        if batch_size % self.world_size:
+            # Every process plans alike (same parameters, global row count),
+            # so every one raises this.
+            raise ValueError(
+                f"batch_size={batch_size} is the global batch and must be a "
+                f"multiple of the world size ({self.world_size}); "
+                "batch_size='auto' is 32 or 256 rows (user guide)."
+            )
         training = dataclasses.replace(
-            plan.training, batch_size=plan.training.batch_size // self.world_size
+            plan.training, batch_size=batch_size // self.world_size
         )
         return dataclasses.replace(plan, training=training, seed=seed, device=device)
 

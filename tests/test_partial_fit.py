@@ -24,6 +24,7 @@ def small_ae(**params) -> AutoencoderTransformer:
         hidden_layer_sizes=(16,),
         max_iter=10,
         batch_size=32,
+        noise=None,  # explicit: "auto" would mask in fit, not in partial_fit
         learning_rate_init=1e-2,
         random_state=0,
     )
@@ -74,12 +75,11 @@ def test_partial_fit_loop_matches_fit_quality_on_mnist(mnist_small):
     """Ten chunks times five epochs against fit for five epochs: the same
     number of steps and the same cosine schedule (max_iter counts calls)."""
     X, y, X_test, y_test = mnist_small
-    fitted = AutoencoderTransformer(
-        16, hidden_layer_sizes=(128,), max_iter=5, random_state=0
-    ).fit(X)
-    looped = AutoencoderTransformer(
-        16, hidden_layer_sizes=(128,), max_iter=50, random_state=0
-    )
+    # Explicit settings: "auto" gives fit on these 2,000 rows the small-data
+    # ones and partial_fit the large-data ones.
+    same = dict(hidden_layer_sizes=(128,), batch_size=256, noise=None, random_state=0)
+    fitted = AutoencoderTransformer(16, max_iter=5, **same).fit(X)
+    looped = AutoencoderTransformer(16, max_iter=50, **same)
     rng = np.random.default_rng(0)
     for _ in range(5):
         for rows in chunks(rng.permutation(len(X)), 10):

@@ -165,7 +165,11 @@ OPTION_ERRORS = [
     ),
     (dict(noise="salt_pepper", noise_level=2), ValueError, "must be in \\[0, 1\\]"),
     (dict(n_components=80), ValueError, "overcomplete code needs sparsity or noise"),
-    (dict(noise="shift"), ValueError, r"noise_level=0.2 is the largest shift"),
+    (
+        dict(noise="shift", noise_level=0.2),
+        ValueError,
+        r"noise_level=0.2 is the largest shift",
+    ),
     (dict(noise="shift", noise_level=1.5), ValueError, "whole number from 1 to 7"),
     (dict(noise="shift", noise_level=8), ValueError, "for 8x8 images"),
     (
@@ -362,6 +366,7 @@ MECHANISM = dict(
     learning_rate_init=3e-3,
     loss="mse",
     learning_rate="constant",
+    noise=None,
     random_state=0,
 )
 
@@ -387,7 +392,9 @@ def hoyer_sparsity(Z):
 
 def test_denoising_model_restores_corrupted_digits_better(digits_2k, plain_model):
     X_train, X_test = digits_2k
-    denoiser = AutoencoderTransformer(**MECHANISM, noise="masking", noise_level=0.3)
+    denoiser = AutoencoderTransformer(
+        **{**MECHANISM, "noise": "masking", "noise_level": 0.3}
+    )
     denoiser.fit(X_train)
     rng = np.random.default_rng(1)
     corrupted = np.where(rng.random(X_test.shape) < 0.3, 0, X_test).astype(np.float32)
