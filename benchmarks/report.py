@@ -51,8 +51,9 @@ PROTOCOL = """\
 - **Data**: {datasets}; pixels scaled to [0, 1]. Each method is fitted on the
   first {n_train:,} training images and evaluated on the first {n_test:,} test images.
 - **Methods**: raw pixels (baseline), PCA, t-SNE (openTSNE, FFT-accelerated),
-  UMAP (umap-learn) and skae's variants (vanilla dense, deep dense 256-128,
-  convolutional 16-32 channels, sparse = deep + KL penalty, denoising = deep +
+  UMAP (umap-learn) and skae's variants (vanilla dense, deep = the defaults:
+  dense 256-128, or below 10,000 training rows one hidden layer of 256
+  trained with 30% masking in batches of 32; convolutional 16-32 channels, sparse = deep + KL penalty, denoising = deep +
   30% masking, variational = deep as a VAE, `variational=True` at `beta=1`
   (codes are posterior means), neighbors = deep + UMAP's graph term,
   `neighbor_weight=1.0`;
