@@ -640,8 +640,9 @@ default="auto"
         continues, with Adam's moment estimates carried over. One call is one
         iteration, run by the same engine as an epoch of :meth:`fit` (a
         seeded model gets the same weights from ``max_iter`` calls on X as
-        from ``fit(X)``): it appends to ``loss_curve_`` and adds 1 to
-        ``n_iter_``. With ``learning_rate="cosine"`` the rate anneals over
+        from ``fit(X)``, once the data-dependent ``"auto"`` values agree:
+        ``partial_fit`` takes the large-data settings, see Notes): it
+        appends to ``loss_curve_`` and adds 1 to ``n_iter_``. With ``learning_rate="cosine"`` the rate anneals over
         ``max_iter_`` calls (``max_iter="auto"``: the calls that give about
         2,500 optimiser steps if every X is the size of the first), so set
         ``max_iter`` to the number of calls you will make; calls past it
