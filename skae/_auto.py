@@ -81,7 +81,9 @@ def resolve_auto(
         if is_auto(params[name]):
             resolved[name] = value
     if fitted is not None and is_auto(params["hidden_layer_sizes"]):
-        resolved["hidden_layer_sizes"] = tuple(fitted["hidden_layer_sizes"])
+        # As the fit recorded it (an int stays an int): the network builders
+        # normalise layer specs, as they do the user's.
+        resolved["hidden_layer_sizes"] = fitted["hidden_layer_sizes"]
     if is_auto(params["noise_level"]):
         noise = resolved["noise"]
         if noise == "shift":

@@ -73,7 +73,7 @@ def test_explicit_values_are_kept_and_the_noise_level_follows_the_noise():
 
 def test_streams_take_the_large_data_settings_and_continued_models_their_layers():
     assert chosen(resolve_auto(params(), 500, stream=True)) == LARGE
-    continued = resolve_auto(params(), 50_000, fitted={"hidden_layer_sizes": [256]})
+    continued = resolve_auto(params(), 50_000, fitted={"hidden_layer_sizes": (256,)})
     assert chosen(continued) == {**LARGE, "hidden_layer_sizes": (256,)}
 
 
@@ -107,6 +107,15 @@ def test_continuing_a_small_fit_keeps_its_network():
     ae.set_params(warm_start=True).fit(X)
     widths = [m.out_features for m in ae.encoder_ if isinstance(m, torch.nn.Linear)]
     assert widths == [256, 3] and ae.n_iter_ == 5
+
+
+def test_a_model_fitted_with_an_int_width_continues_under_auto():
+    ae = AutoencoderTransformer(
+        n_components=3, hidden_layer_sizes=8, max_iter=2, random_state=0
+    ).fit(X)
+    ae.set_params(hidden_layer_sizes="auto").partial_fit(X)
+    widths = [m.out_features for m in ae.encoder_ if isinstance(m, torch.nn.Linear)]
+    assert widths == [8, 3] and ae.n_iter_ == 3
 
 
 def test_an_overcomplete_code_needs_noise_the_user_asked_for():
