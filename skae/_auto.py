@@ -24,8 +24,8 @@ from typing import Any
 
 # Fewer training rows than this get the small-data settings (see above).
 SMALL_DATA_ROWS = 10_000
-_SMALL = {"hidden_layer_sizes": (256,), "noise": "masking", "batch_size": 32}
-_LARGE = {"hidden_layer_sizes": (256, 128), "noise": None, "batch_size": 256}
+SMALL_DATA = {"hidden_layer_sizes": (256,), "noise": "masking", "batch_size": 32}
+LARGE_DATA = {"hidden_layer_sizes": (256, 128), "noise": None, "batch_size": 256}
 # noise_level="auto" by noise kind: the masking probability that won on small
 # data, the level the other kinds were measured at, one pixel for shifts.
 _SMALL_MASKING_LEVEL = 0.3
@@ -75,7 +75,7 @@ def resolve_auto(
         a later ``partial_fit`` call): its hidden layers stay as they are.
     """
     small = not stream and small_data(params, n_train)
-    values = _SMALL if small else _LARGE
+    values = SMALL_DATA if small else LARGE_DATA
     resolved = dict(params)
     for name, value in values.items():
         if is_auto(params[name]):

@@ -9,27 +9,28 @@ training rows, and below that (the quick preset's 5,000) the small-data
 settings of ``skae._auto``, one hidden layer of 256 with masking 0.3 in
 batches of 32. The variants defined by one change to a plain dense model
 (vanilla, denoising, shift) pin the large-data settings, so that on small
-data each still differs from the deep model in that one change. Scripts that wrote results under
-other names before this table existed look the variants up through
-:func:`named`, so the names stored in committed results files stay valid.
+data each still differs from the deep model in that one change. Scripts
+that wrote results under other names before this table existed look the
+variants up through :func:`named`, so the names stored in committed results
+files stay valid.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-# What "auto" gives a plain dense model from 10,000 rows (skae._auto).
-_LARGE_DATA = {"hidden_layer_sizes": (256, 128), "noise": None, "batch_size": 256}
+# What "auto" gives a plain dense model from 10,000 rows.
+from skae._auto import LARGE_DATA
 
 VARIANTS = MappingProxyType(
     {
-        "vanilla": {**_LARGE_DATA, "hidden_layer_sizes": ()},
+        "vanilla": {**LARGE_DATA, "hidden_layer_sizes": ()},
         "deep": {},
         "conv": {"architecture": "conv"},
         "sparse (l1)": {"sparsity": "l1"},
         "sparse (kl)": {"sparsity": "kl"},
         "denoising (masking 0.3)": {
-            **_LARGE_DATA,
+            **LARGE_DATA,
             "noise": "masking",
             "noise_level": 0.3,
         },
@@ -42,7 +43,7 @@ VARIANTS = MappingProxyType(
         # data at 2-D (seed 0) the map's test 5-NN rose from 0.946 to 0.957
         # on MNIST (seed 1: 0.947 to 0.955) and fell from 0.725 to 0.707 on
         # Fashion-MNIST (convergence.py, neighbors.json): not a default.
-        "shift": {**_LARGE_DATA, "noise": "shift", "noise_level": 1},
+        "shift": {**LARGE_DATA, "noise": "shift", "noise_level": 1},
         "neighbors shift": {"neighbor_weight": 1.0, "noise": "shift", "noise_level": 1},
     }
 )
