@@ -14,12 +14,20 @@ dataset:
   training rows to the other 10,000 (in-sample: the layout has no encoder);
 - for the encoder's start with and without input masking: 5-NN from the encoded
   training rows to the 10,000 encoded test rows (the full protocol, as in
-  ``convergence.py``), and the same in-sample split as the layout's.
+  ``convergence.py``), and the same in-sample split as the layout's;
+- ``frozen_decoder``: a decoder trained on the (masked) start's codes with
+  the encoder frozen, through ``AutoencoderTransformer(encoder=...)``: its
+  time and test MSE, to compare with a full fit, whose term's epochs train
+  the encoder and the decoder together (the map keeps the start's 5-NN);
+- ``repulsion``: for each ``--repulsion`` value, umap-learn's layout with that
+  ``repulsion_strength`` (``fit`` uses 1), its in-sample 5-NN, and the
+  masked start trained on it (with the fit's term, UMAP's default
+  repulsion).
 
 The full fit (start plus term) is measured by ``convergence.py``
 ('skae neighbors'). Run::
 
-    SKAE_DATA=../shared/data python benchmarks/neighbor_start.py
+    SKAE_DATA=../shared/data python benchmarks/neighbor_start.py --repulsion 2 4
 
 Rows go to ``--out`` (``benchmarks/results/neighbor_start.json``) with the
 constants used, the thread count and the code revision.
@@ -42,6 +50,7 @@ from reportkit.methods import timed
 from reportkit.scoring import knn_accuracy, training_rows_accuracy
 
 from skae import AutoencoderTransformer
+from skae._auto import LARGE_DATA
 from skae.neighbors import (
     START_BATCH,
     START_MASKING,
@@ -63,9 +72,11 @@ def _warm_up() -> None:
 
 
 def _encoder(model: AutoencoderTransformer, n_features: int, seed: int):
-    """A fresh encoder of the estimator's default shape (dense, GELU)."""
+    """A fresh encoder of the shape a neighbour model gets (dense, GELU): the
+    large-data hidden layers, which ``hidden_layer_sizes="auto"`` gives it at
+    every size."""
     torch.manual_seed(seed)
-    sizes = [n_features, *model.hidden_layer_sizes, model.n_components]
+    sizes = [n_features, *LARGE_DATA["hidden_layer_sizes"], model.n_components]
     layers = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b))
@@ -85,7 +96,52 @@ def _encode(encoder, X) -> np.ndarray:
         )
 
 
-def run(dataset: str, dim: int, seed: int) -> dict:
+def _start(model, X_train, y_train, X_test, y_test, layout, graph, masking, seed):
+    """The encoder's start on ``layout``: its time, and the 5-NN of the codes."""
+    encoder = _encoder(model, X_train.shape[1], seed)
+    _, start_s = timed(
+        fit_encoder_to_layout,
+        encoder,
+        X_train,
+        layout,
+        graph,
+        masking=masking,
+        learning_rate=model.learning_rate_init,
+        seed=seed + 5,
+    )
+    Z_train = _encode(encoder, X_train)
+    Z_test = _encode(encoder, X_test)
+    scores = {
+        "masking": masking,
+        "start_s": start_s,
+        "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test),
+        "split_knn5_accuracy": training_rows_accuracy(Z_train, y_train),
+    }
+    return encoder, scores
+
+
+def _frozen_decoder(encoder, X_train, X_test, seed: int) -> dict:
+    """A decoder trained on the started encoder's codes, the encoder frozen.
+
+    What the term's epochs would cost and give if they trained the decoder
+    only: ``AutoencoderTransformer(encoder=...)`` trains a copy of a user
+    encoder, and a copy of one without trainable parameters stays as it is.
+    """
+    encoder.requires_grad_(False)
+    model = AutoencoderTransformer(
+        n_components=encoder[-1].out_features, encoder=encoder
+    )
+    model.set_params(random_state=seed)
+    _, decoder_s = timed(model.fit, X_train)
+    recon = model.inverse_transform(model.transform(X_test))
+    return {
+        "decoder_s": decoder_s,
+        "n_iter": model.n_iter_,
+        "test_mse": float(((recon - X_test) ** 2).mean()),
+    }
+
+
+def run(dataset: str, dim: int, seed: int, repulsions: list[float]) -> dict:
     X_train, y_train, X_test, y_test = load_split(dataset, 60000, 10000)
     model = AutoencoderTransformer(n_components=dim, neighbor_weight=1.0)
     graph, graph_s = timed(fuzzy_graph, X_train, model.n_neighbors, seed + 2)
@@ -95,27 +151,31 @@ def run(dataset: str, dim: int, seed: int) -> dict:
     _, layout_parallel_s = timed(
         umap_layout, X_train, graph, start, seed + 4, parallel=True
     )
+    data = (X_train, y_train, X_test, y_test)
     starts = []
     for masking in (0.0, START_MASKING):
-        encoder = _encoder(model, X_train.shape[1], seed)
-        _, start_s = timed(
-            fit_encoder_to_layout,
-            encoder,
+        encoder, scores = _start(model, *data, layout, graph, masking, seed)
+        starts.append(scores)
+    # The fit's start (masked) with a decoder trained on its frozen codes.
+    frozen = _frozen_decoder(encoder, X_train, X_test, seed)
+    # Stronger repulsion in the layout, the encoder started on each (masked).
+    repelled = []
+    for strength in repulsions:
+        other, other_s = timed(
+            umap_layout,
             X_train,
-            layout,
             graph,
-            masking=masking,
-            learning_rate=model.learning_rate_init,
-            seed=seed + 5,
+            start,
+            seed + 4,
+            repulsion_strength=strength,
         )
-        Z_train = _encode(encoder, X_train)
-        Z_test = _encode(encoder, X_test)
-        starts.append(
+        _, scores = _start(model, *data, other, graph, START_MASKING, seed)
+        repelled.append(
             {
-                "masking": masking,
-                "start_s": start_s,
-                "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test),
-                "split_knn5_accuracy": training_rows_accuracy(Z_train, y_train),
+                "repulsion_strength": strength,
+                "layout_s": other_s,
+                "layout_split_knn5_accuracy": training_rows_accuracy(other, y_train),
+                "start": scores,
             }
         )
     return {
@@ -130,11 +190,13 @@ def run(dataset: str, dim: int, seed: int) -> dict:
         "layout_parallel_s": layout_parallel_s,
         "layout_split_knn5_accuracy": training_rows_accuracy(layout, y_train),
         "starts": starts,
+        "frozen_decoder": frozen,
+        "repulsion": repelled,
         "constants": {
             "warm_start_steps": START_STEPS,
             "warm_start_batch": START_BATCH,
             "learning_rate": model.learning_rate_init,
-            "hidden_layer_sizes": list(model.hidden_layer_sizes),
+            "hidden_layer_sizes": list(LARGE_DATA["hidden_layer_sizes"]),
             "activation": model.activation,
             "n_neighbors": model.n_neighbors,
         },
@@ -149,6 +211,13 @@ def main(argv=None) -> int:
     p.add_argument("--dim", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--repulsion",
+        nargs="*",
+        type=float,
+        default=[],
+        help="other repulsion_strength values for the layout (fit uses 1)",
+    )
+    p.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/neighbor_start.json")
     )
     args = p.parse_args(argv)
@@ -157,8 +226,8 @@ def main(argv=None) -> int:
         _warm_up()
         rows = []
         for dataset in args.datasets:
-            rows.append(run(dataset, args.dim, args.seed))
-            r = rows[-1]
+            rows.append(run(dataset, args.dim, args.seed, args.repulsion))
+            r, frozen = rows[-1], rows[-1]["frozen_decoder"]
             print(
                 f"{dataset}: graph {r['graph_s']:.1f}s, spectral {r['spectral_s']:.1f}s, "
                 f"layout {r['layout_s']:.1f}s (parallel {r['layout_parallel_s']:.1f}s, split 5-NN "
@@ -167,6 +236,14 @@ def main(argv=None) -> int:
                     f"masking {g['masking']}: {g['start_s']:.1f}s, 5-NN "
                     f"{g['knn5_accuracy']:.4f} (split {g['split_knn5_accuracy']:.4f})"
                     for g in r["starts"]
+                )
+                + f"; frozen decoder: {frozen['decoder_s']:.1f}s, test MSE "
+                f"{frozen['test_mse']:.4f}; "
+                + "; ".join(
+                    f"repulsion {g['repulsion_strength']}: layout {g['layout_s']:.1f}s, "
+                    f"split 5-NN {g['layout_split_knn5_accuracy']:.4f}, start 5-NN "
+                    f"{g['start']['knn5_accuracy']:.4f}"
+                    for g in r["repulsion"]
                 ),
                 flush=True,
             )

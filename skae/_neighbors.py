@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -154,7 +155,12 @@ def spectral_start(
 
 
 def umap_layout(
-    X, graph: sp.coo_matrix, start: np.ndarray, seed: int, parallel: bool = False
+    X,
+    graph: sp.coo_matrix,
+    start: np.ndarray,
+    seed: int,
+    parallel: bool = False,
+    repulsion_strength: float = 1.0,
 ) -> np.ndarray:
     """umap-learn's own optimised layout of ``graph``, from ``start``.
 
@@ -181,6 +187,13 @@ def umap_layout(
         (11-16 s against 22 s on MNIST's graph, benchmarks/neighbor_start.py),
         but its threads race, so the layout differs run to run. As UMAP
         does, for unseeded fits only.
+    repulsion_strength : float, default=1.0
+        Weight of the negative samples in umap-learn's optimiser (UMAP's
+        ``repulsion_strength``); ``fit`` uses UMAP's default, 1. Larger
+        values push rows further apart, within clusters and between them: a
+        step from UMAP towards t-SNE along the attraction-repulsion spectrum
+        (Böhm, Berens & Kobak, 2022). ``benchmarks/neighbor_start.py``
+        measures what that gives the map.
 
     Returns
     -------
@@ -189,6 +202,15 @@ def umap_layout(
     """
     from umap.umap_ import simplicial_set_embedding
 
+    if not isinstance(repulsion_strength, Real) or isinstance(repulsion_strength, bool):
+        raise TypeError(
+            "repulsion_strength must be a real number, got "
+            f"{type(repulsion_strength).__name__}."
+        )
+    if not repulsion_strength > 0:
+        raise ValueError(
+            f"repulsion_strength must be positive, got {repulsion_strength!r}."
+        )
     a, b = edge_curve()
     # UMAP's own epoch rule: 500 for small graphs, 200 from 10,000 rows.
     n_epochs = 500 if graph.shape[0] <= 10_000 else 200
@@ -199,7 +221,7 @@ def umap_layout(
         1.0,  # initial learning rate, UMAP's default
         a,
         b,
-        1.0,  # repulsion strength, UMAP's default
+        float(repulsion_strength),
         5,  # negative samples per positive, UMAP's default
         n_epochs,
         start,

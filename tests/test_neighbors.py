@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
+from sklearn.neighbors import NearestNeighbors
 
 from skae import AutoencoderTransformer
 from skae._data import RowSource
@@ -100,6 +101,29 @@ def test_umap_layout_is_seeded_centred_and_keeps_clusters_apart():
         return within / Z.std(axis=0).sum()
 
     assert spread_ratio(layout) < spread_ratio(start)
+
+
+def test_umap_layout_repulsion_spreads_rows_apart():
+    X, labels = _clusters()
+    graph = fuzzy_graph(X, n_neighbors=10, seed=0)
+    start = spectral_start(X, graph, n_components=2, seed=0)
+
+    def nearest_distance(Z):
+        return NearestNeighbors(n_neighbors=2).fit(Z).kneighbors(Z)[0][:, 1].mean()
+
+    plain = umap_layout(X, graph, start, seed=0)
+    # repulsion_strength=1 is what fit uses: the default, exactly.
+    np.testing.assert_array_equal(
+        umap_layout(X, graph, start, seed=0, repulsion_strength=1.0), plain
+    )
+    repelled = umap_layout(X, graph, start, seed=0, repulsion_strength=4.0)
+    assert nearest_distance(repelled) > 1.5 * nearest_distance(plain)
+    assert _separates(repelled, labels)
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="repulsion_strength must be positive"):
+            umap_layout(X, graph, start, seed=0, repulsion_strength=bad)
+    with pytest.raises(TypeError, match="repulsion_strength must be a real number"):
+        umap_layout(X, graph, start, seed=0, repulsion_strength="4")
 
 
 def test_warm_start_minimises_the_batch_loss_it_is_given():
