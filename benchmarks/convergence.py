@@ -20,7 +20,8 @@ and for the 2-D maps of the neighbour-graph term::
         --out benchmarks/results/neighbors.json
 
 Every finished (dataset, method, dim) row is appended to ``--out`` at once,
-with every parameter of the estimator and the start time of its run
+with every parameter the fitted estimator used ("auto" settings resolved), the
+processor and the start time of its run
 (``run_started``), so an interrupted run resumes where it stopped and any
 number can be recomputed from the file alone. ``--rerun-baselines`` fits PCA,
 UMAP and t-SNE again, to compare timings within one run. UMAP is run as
@@ -185,6 +186,9 @@ def main(argv=None) -> int:
     # Rows written by this invocation share its start time: timings are only
     # comparable within one run on a shared machine.
     run_started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    # Per row: the file's environment is the last run's, and a seeded skae
+    # map differs from one processor to another (BLAS rounding).
+    cpu = results["environment"]["cpu"]
     for dataset in args.datasets:
         X_train, y_train, X_test, y_test = load_split(
             dataset, args.n_train, args.n_test
@@ -206,6 +210,7 @@ def main(argv=None) -> int:
                     "n_test": len(X_test),
                     "seed": args.seed,
                     "run_started": run_started,
+                    "cpu": cpu,
                     "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test),
                     # The same among the training codes (generalisation gap).
                     "train_knn5_accuracy": training_rows_accuracy(Z_train, y_train),

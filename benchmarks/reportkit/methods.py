@@ -244,7 +244,10 @@ def fit_skae(params: dict, X_train, X_test, seed: int, callbacks=None) -> Embedd
         transform_s,
         **decoded(recon, X_test),
         history=model.history_,
-        params=jsonable_params(model.get_params()),
+        # The values the fit used, its "auto" settings resolved (what
+        # save_model records), so that a row reruns the same model even
+        # after an "auto" rule changes.
+        params=jsonable_params(model._fit_params_),
         threads=torch.get_num_threads(),
         extra={
             "n_iter": model.n_iter_,
