@@ -27,10 +27,14 @@ dataset:
 The full fit (start plus term) is measured by ``convergence.py``
 ('skae neighbors'). Run::
 
-    SKAE_DATA=../shared/data python benchmarks/neighbor_start.py --repulsion 2 4
+    SKAE_DATA=../shared/data python benchmarks/neighbor_start.py
 
 Rows go to ``--out`` (``benchmarks/results/neighbor_start.json``) with the
-constants used, the thread count and the code revision.
+constants used, the thread count and the code revision. The repelled
+layouts of ``neighbor_start_repulsion.json`` come from::
+
+    SKAE_DATA=../shared/data python benchmarks/neighbor_start.py --repulsion 4 \
+        --out benchmarks/results/neighbor_start_repulsion.json
 """
 
 from __future__ import annotations
@@ -127,7 +131,7 @@ def _frozen_decoder(encoder, X_train, X_test, seed: int) -> dict:
     only: ``AutoencoderTransformer(encoder=...)`` trains a copy of a user
     encoder, and a copy of one without trainable parameters stays as it is.
     """
-    encoder.requires_grad_(False)
+    encoder.requires_grad_(False)  # its last use: the start is finished
     model = AutoencoderTransformer(
         n_components=encoder[-1].out_features, encoder=encoder
     )
@@ -152,12 +156,12 @@ def run(dataset: str, dim: int, seed: int, repulsions: list[float]) -> dict:
         umap_layout, X_train, graph, start, seed + 4, parallel=True
     )
     data = (X_train, y_train, X_test, y_test)
-    starts = []
+    starts, encoders = [], {}
     for masking in (0.0, START_MASKING):
-        encoder, scores = _start(model, *data, layout, graph, masking, seed)
+        encoders[masking], scores = _start(model, *data, layout, graph, masking, seed)
         starts.append(scores)
     # The fit's start (masked) with a decoder trained on its frozen codes.
-    frozen = _frozen_decoder(encoder, X_train, X_test, seed)
+    frozen = _frozen_decoder(encoders[START_MASKING], X_train, X_test, seed)
     # Stronger repulsion in the layout, the encoder started on each (masked).
     repelled = []
     for strength in repulsions:
